@@ -1,0 +1,46 @@
+# ConvNets in Depth: build the book, run the tests, measure.
+#   make book      execute every notebook and build the HTML site into _build/html
+#   make test      the whole test suite (unit tests, notebooks, book build, clean notebooks)
+#   make bench     fast-mode wall time and peak memory of every notebook -> bench/results.json
+#   make figures   redraw every figure in DL_images/
+#   make clean     remove build outputs and caches (keeps .venv)
+# The first target that needs Python creates .venv and installs requirements.txt and dlbook.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install data book test bench figures clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+data: $(STAMP)
+	@$(PY) -m dlbook.data
+
+book: data
+	@$(PY) -c "from dlbook import runtime; print(runtime.describe(runtime.setup(quiet=True)))"
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
+
+test: data
+	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks --nbval-lax --durations=10
+
+bench: data
+	$(PY) bench/run.py $(if $(QUICK),--quick,)
+
+figures: $(STAMP)
+	$(PY) -m dlbook.figures
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis bench/results.json
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,16 @@
+"""dlbook: the helper package of *ConvNets in Depth*.
+
+Holds what more than one chapter needs and the infrastructure no reader wants to read twice.
+One module per concern:
+
+- :mod:`dlbook.runtime`  run mode (fast/full), seeding, device report, mixed precision, strategy
+- :mod:`dlbook.data`     offline Fashion-MNIST, bundled photographs, fast-mode subsets
+- :mod:`dlbook.nb_setup` side-by-side figures and ``glue`` for notebooks
+- :mod:`dlbook.calc`     output sizes, parameters, multiply-adds, receptive fields, model reports
+- :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
+
+Modules are imported lazily so that ``import dlbook`` stays cheap (TensorFlow is only loaded by
+the functions that need it).
+"""
+
+__version__ = "0.1.0"
