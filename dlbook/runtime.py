@@ -1,0 +1,262 @@
+"""Run mode, seeding, devices, mixed precision and distribution strategy.
+
+Every chapter starts with::
+
+    from dlbook import runtime
+    rt = runtime.setup()          # seeds everything and prints one line, e.g.
+    # dlbook: mode=fast (no GPU visible; DLBOOK_MODE=full overrides) | TensorFlow 2.21.0, ...
+
+The *decisions* (which mode, whether to use mixed precision, which ``tf.distribute`` strategy)
+are pure functions of a :class:`Devices` description, so they are unit-tested without a GPU;
+only :func:`detect_devices` and :func:`make_strategy` touch TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+
+MODE_ENV = "DLBOOK_MODE"
+MODES = ("fast", "full")
+DEFAULT_SEED = 42
+
+# NVIDIA GPUs with Tensor Cores (compute capability >= 7.0: V100, T4, A100, ...) gain from
+# float16; older ones run it but slower than float32.
+MIN_MIXED_PRECISION_CC = (7, 0)
+
+
+@dataclass(frozen=True)
+class Devices:
+    """What hardware TensorFlow sees.
+
+    ``gpu_compute_capabilities`` holds one ``(major, minor)`` tuple per GPU, or ``None`` when
+    TensorFlow does not report it.
+
+    >>> Devices(gpus=2, gpu_compute_capabilities=((7, 5), (7, 5))).gpus
+    2
+    """
+
+    gpus: int = 0
+    gpu_compute_capabilities: tuple = ()
+    tpu: bool = False
+    cpus: int = 1
+    colab: bool = False
+    gpu_names: tuple = field(default=())
+
+
+# --------------------------------------------------------------------------- decisions (pure)
+
+def choose_mode(env_value: str | None, devices: Devices) -> tuple[str, str]:
+    """Return ``(mode, reason)`` from the ``DLBOOK_MODE`` value and the devices.
+
+    An explicit value wins; otherwise ``full`` when a GPU or TPU is visible, ``fast`` if not.
+
+    >>> choose_mode(None, Devices(gpus=0))
+    ('fast', 'no GPU visible; DLBOOK_MODE=full overrides')
+    >>> choose_mode("FULL", Devices(gpus=0))[0]
+    'full'
+    """
+    if env_value is not None and env_value.strip() != "":
+        value = env_value.strip().lower()
+        if value not in MODES:
+            raise ValueError(
+                f"{MODE_ENV}={env_value!r} is not a run mode: use {MODE_ENV}=fast "
+                f"(small subsets, minutes on a CPU) or {MODE_ENV}=full (the book's real "
+                f"experiments), or unset it to choose by the hardware."
+            )
+        return value, f"set by {MODE_ENV}"
+    if devices.tpu:
+        return "full", f"TPU attached; {MODE_ENV}=fast overrides"
+    if devices.gpus > 0:
+        return "full", f"GPU visible; {MODE_ENV}=fast overrides"
+    return "fast", f"no GPU visible; {MODE_ENV}=full overrides"
+
+
+def choose_mixed_precision(devices: Devices) -> tuple[bool, str]:
+    """Return ``(use_mixed_precision, reason)``.
+
+    Mixed precision (float16 compute, float32 variables) only on GPUs that all have compute
+    capability >= 7.0, and bfloat16 on a TPU; never on a CPU, where float16 is emulated and slow.
+
+    >>> choose_mixed_precision(Devices(gpus=0))
+    (False, 'CPU only')
+    >>> choose_mixed_precision(Devices(gpus=1, gpu_compute_capabilities=((7, 5),)))[0]
+    True
+    """
+    if devices.tpu:
+        return True, "TPU: mixed_bfloat16"
+    if devices.gpus == 0:
+        return False, "CPU only"
+    caps = devices.gpu_compute_capabilities
+    if len(caps) != devices.gpus or any(c is None for c in caps):
+        return False, "GPU compute capability unknown"
+    oldest = min(tuple(c) for c in caps)
+    if oldest < MIN_MIXED_PRECISION_CC:
+        return False, f"GPU compute capability {oldest[0]}.{oldest[1]} < 7.0 (no Tensor Cores)"
+    return True, f"GPU compute capability {oldest[0]}.{oldest[1]}: mixed_float16"
+
+
+def precision_policy(devices: Devices) -> str:
+    """The Keras dtype policy name for these devices.
+
+    >>> precision_policy(Devices(tpu=True))
+    'mixed_bfloat16'
+    """
+    use, _ = choose_mixed_precision(devices)
+    if not use:
+        return "float32"
+    return "mixed_bfloat16" if devices.tpu else "mixed_float16"
+
+
+def choose_strategy(devices: Devices) -> str:
+    """Name of the ``tf.distribute`` strategy: ``"tpu"``, ``"mirrored"`` or ``"default"``.
+
+    >>> choose_strategy(Devices(gpus=4))
+    'mirrored'
+    >>> choose_strategy(Devices(gpus=1))
+    'default'
+    """
+    if devices.tpu:
+        return "tpu"
+    if devices.gpus > 1:
+        return "mirrored"
+    return "default"
+
+
+# --------------------------------------------------------------------------- detection
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def detect_devices() -> Devices:
+    """Ask TensorFlow what it sees (GPUs, their compute capabilities, a Colab TPU)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    caps, names = [], []
+    for gpu in gpus:
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except Exception:  # pragma: no cover - depends on the driver
+            details = {}
+        caps.append(details.get("compute_capability"))
+        names.append(details.get("device_name", gpu.name))
+    tpu = bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
+    return Devices(
+        gpus=len(gpus),
+        gpu_compute_capabilities=tuple(caps),
+        tpu=tpu,
+        cpus=os.cpu_count() or 1,
+        colab=in_colab(),
+        gpu_names=tuple(names),
+    )
+
+
+# --------------------------------------------------------------------------- actions
+
+def seed_everything(seed: int = DEFAULT_SEED) -> int:
+    """Seed Python, NumPy, TensorFlow and Keras so a run repeats.
+
+    >>> seed_everything(7)
+    7
+    """
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    import numpy as np
+
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)  # seeds Python, NumPy and the backend
+    return seed
+
+
+def make_strategy(devices: Devices | None = None):
+    """Build the ``tf.distribute`` strategy that :func:`choose_strategy` names."""
+    import tensorflow as tf
+
+    devices = devices or detect_devices()
+    name = choose_strategy(devices)
+    if name == "tpu":  # pragma: no cover - needs a TPU
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if name == "mirrored":  # pragma: no cover - needs several GPUs
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What :func:`setup` decided, for the notebook to use (``rt.fast``, ``rt.mode`` ...)."""
+
+    mode: str
+    mode_reason: str
+    seed: int
+    devices: Devices
+    policy: str
+    strategy_name: str
+
+    @property
+    def fast(self) -> bool:
+        return self.mode == "fast"
+
+    def pick(self, fast, full):
+        """``fast`` in fast mode, ``full`` in full mode: ``epochs = rt.pick(2, 15)``."""
+        return fast if self.fast else full
+
+
+def describe(rt: Runtime) -> str:
+    """The one-line report every notebook prints."""
+    import keras
+    import tensorflow as tf
+
+    d = rt.devices
+    if d.tpu:
+        hw = "TPU"
+    elif d.gpus:
+        hw = f"{d.gpus} GPU ({', '.join(map(str, d.gpu_names))})"
+    else:
+        hw = f"CPU only ({d.cpus} cores)"
+    where = " | Colab" if d.colab else ""
+    return (
+        f"dlbook: mode={rt.mode} ({rt.mode_reason}) | TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__} | {hw} | precision {rt.policy} | "
+        f"strategy {rt.strategy_name} | seed {rt.seed}{where}"
+    )
+
+
+def current_mode() -> str:
+    """The run mode without touching TensorFlow's devices more than needed."""
+    return choose_mode(os.environ.get(MODE_ENV), detect_devices())[0]
+
+
+def setup(seed: int = DEFAULT_SEED, allow_mixed_precision: bool = True, quiet: bool = False) -> Runtime:
+    """Seed everything, decide mode / precision / strategy, print the one-line report.
+
+    ``allow_mixed_precision=False`` keeps float32 even on a GPU (for chapters that inspect
+    exact float32 values); otherwise :func:`choose_mixed_precision` decides.
+    """
+    devices = detect_devices()
+    mode, reason = choose_mode(os.environ.get(MODE_ENV), devices)
+    policy = precision_policy(devices) if allow_mixed_precision else "float32"
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    seed_everything(seed)
+    rt = Runtime(
+        mode=mode,
+        mode_reason=reason,
+        seed=seed,
+        devices=devices,
+        policy=policy,
+        strategy_name=choose_strategy(devices),
+    )
+    if not quiet:
+        print(describe(rt))
+    return rt
