@@ -1,0 +1,140 @@
+"""Tests of :mod:`dlbook.figures`: every static figure has its generator, and every generator
+draws a valid, deterministic PNG.
+
+The window geometry behind ``conv_padding_stride`` is checked twice: against
+:mod:`dlbook.calc` (output size and SAME padding) and against a brute-force scan that places a
+filter at every stride step and keeps the placements that fit.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from dlbook import figures
+
+NAMES = sorted(figures.FIGURES)
+
+
+def test_registry_names_match_functions():
+    assert NAMES, "no figures registered"
+    for name, fn in figures.FIGURES.items():
+        assert fn.__name__ == name
+        assert getattr(figures, name) is fn
+
+
+def test_default_dir_is_the_repository_folder():
+    assert figures.DEFAULT_DIR == ROOT / "DL_images"
+
+
+def test_every_committed_png_has_a_generator_and_vice_versa():
+    on_disk = {p.stem for p in (ROOT / "DL_images").glob("*.png")}
+    assert on_disk - set(NAMES) == set(), "PNG files in DL_images/ that no function draws"
+    assert set(NAMES) - on_disk == set(), "figures not generated yet: run `make figures`"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_is_a_sensible_png(name, tmp_path):
+    path = figures.draw(name, tmp_path)
+    assert path == tmp_path / f"{name}.png"
+    with Image.open(path) as img:
+        img.verify()
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        width, height = img.size
+    assert width >= 600, f"{name} is only {width} px wide"
+    assert 150 <= height <= 2 * width, f"{name} has an odd shape: {width}×{height}"
+    # Not blank: a drawing has plenty of non-white pixels.
+    pixels = np.asarray(Image.open(path).convert("L"))
+    assert (pixels < 250).mean() > 0.02
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_is_deterministic(name, tmp_path):
+    first = figures.draw(name, tmp_path / "a")
+    second = figures.draw(name, tmp_path / "b")
+    a = np.asarray(Image.open(first).convert("RGBA"))
+    b = np.asarray(Image.open(second).convert("RGBA"))
+    assert a.shape == b.shape
+    assert np.array_equal(a, b)
+
+
+def test_draw_all_and_unknown_name(tmp_path):
+    paths = figures.draw_all(tmp_path)
+    assert sorted(p.stem for p in paths) == NAMES
+    assert all(p.is_file() for p in paths)
+    with pytest.raises(KeyError, match="known figures"):
+        figures.draw("no_such_figure", tmp_path)
+
+
+def test_command_line(tmp_path, capsys):
+    assert figures.main(["--out", str(tmp_path), "pooling_max_avg"]) == 0
+    assert (tmp_path / "pooling_max_avg.png").is_file()
+    assert "pooling_max_avg.png" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        figures.main(["--out", str(tmp_path), "no_such_figure"])
+
+
+# ------------------------------------------------------------------------------ window geometry
+def test_worked_example_windows():
+    valid = figures._windows(13, 6, 5, "valid")
+    assert (valid.pad_left, valid.pad_right) == (0, 0)
+    assert valid.starts == (0, 5)
+    assert valid.ignored == (11, 12)
+    same = figures._windows(13, 6, 5, "same")
+    assert (same.pad_left, same.pad_right) == (1, 2)
+    assert 13 + same.pad_left + same.pad_right == 16
+    assert same.starts == (0, 5, 10)
+    assert same.ignored == ()
+
+
+def _brute_force(i, f, s, pad_left, pad_right):
+    """Every stride step at which a filter of width f still fits in the padded row."""
+    padded = i + pad_left + pad_right
+    return tuple(a for a in range(0, padded, s) if a + f <= padded)
+
+
+CASES = [(i, f, s) for i, f, s in itertools.product(range(1, 30), range(1, 9), range(1, 7))]
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_windows_agree_with_calc_and_brute_force(padding):
+    from dlbook import calc
+
+    checked = 0
+    for i, f, s in CASES:
+        win = figures._windows(i, f, s, padding)
+        if padding == "same":
+            assert (win.pad_left, win.pad_right) == calc.same_padding(i, f, s)
+            assert len(win.starts) == math.ceil(i / s)
+        assert win.starts == _brute_force(i, f, s, win.pad_left, win.pad_right)
+        if padding == "valid" and f > i:
+            assert win.starts == ()  # the filter does not fit; calc refuses such a layer
+            continue
+        assert len(win.starts) == calc.conv_output_size(i, f, stride=s, padding=padding)
+        # Ignored cells: input cells outside every window (at the end, or between windows when
+        # the stride is larger than the filter).
+        covered = np.zeros(i + win.pad_left + win.pad_right, dtype=bool)
+        for a in win.starts:
+            covered[a : a + f] = True
+        expected = tuple(int(c) for c in np.flatnonzero(~covered[win.pad_left : win.pad_left + i]))
+        assert win.ignored == expected
+        checked += 1
+    assert checked > 500
+
+
+def test_windows_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        figures._windows(13, 6, 0)
+    with pytest.raises(ValueError):
+        figures._windows(13, 6, 5, "full")
+
+
+def test_pooling_reference_matches_numpy():
+    x = np.random.default_rng(0).integers(0, 10, size=(4, 4))
+    blocks = x.reshape(2, 2, 2, 2).swapaxes(1, 2)
+    assert np.array_equal(figures._pool2d(x, 2, 2, "max"), blocks.max(axis=(2, 3)))
+    assert np.allclose(figures._pool2d(x, 2, 2, "avg"), blocks.mean(axis=(2, 3)))
