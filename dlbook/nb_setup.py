@@ -1,0 +1,211 @@
+"""Notebook helpers: figures side by side, and ``glue`` that also works outside the book build.
+
+``images_hconcat``, ``images_vconcat`` and ``images_gridconcat`` take the same arguments as the
+functions of the same name in ``ipypublish.nb_setup`` (whose last release, 0.10.12, fails on
+Pillow >= 10 because it calls ``PIL.Image.ANTIALIAS``), so existing course notebooks run
+unchanged::
+
+    from dlbook.nb_setup import images_hconcat
+    images_hconcat(["DL_images/a.png", "DL_images/b.png"], width=800, gap=10)
+
+Each returns a ``PIL.Image.Image``; as the last expression of a cell it displays inline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+_LANCZOS = Image.Resampling.LANCZOS
+_BACKGROUND = (255, 255, 255, 0)
+
+
+def _as_image(item, aspaths: bool = True) -> Image.Image:
+    if isinstance(item, Image.Image):
+        image = item
+    elif isinstance(item, (str, Path)):
+        path = Path(item)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"image {str(path)!r} not found (working directory: {Path.cwd()}). Paths are "
+                "relative to the notebook's folder; use ../DL_images/... from notebooks/."
+            )
+        image = Image.open(path)
+        image.load()
+    else:
+        raise TypeError(
+            f"expected a path or a PIL image, got {type(item).__name__}; pass file paths "
+            "(aspaths=True) or PIL.Image objects."
+        )
+    return image.convert("RGBA")
+
+
+def _per_image(value, count: int, name: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{name} has {len(value)} entries for {count} images: give one per image.")
+        return list(value)
+    return [value] * count
+
+
+def _fit(image: Image.Image, width, height) -> Image.Image:
+    """Shrink (never enlarge) to fit in width x height, keeping the aspect ratio."""
+    if width is None and height is None:
+        return image
+    box_w = width if width is not None else image.width
+    box_h = height if height is not None else image.height
+    if box_w <= 0 or box_h <= 0:
+        raise ValueError(f"width and height must be positive, got width={width}, height={height}.")
+    fitted = image.copy()
+    fitted.thumbnail((box_w, box_h), _LANCZOS)
+    return fitted
+
+
+def _check_gap(gap, name="gap"):
+    if gap < 0:
+        raise ValueError(f"{name}={gap} is negative: use 0 or more pixels.")
+
+
+def images_hconcat(images, width=700, height=700, gap=0, aspaths=True):
+    """Place images left to right, tops aligned; shrink the result to fit width x height.
+
+    ``width``/``height`` may be lists (one box per image, as in ipypublish); the row is then
+    limited to their sum.
+
+    >>> from PIL import Image
+    >>> images_hconcat([Image.new("RGB", (10, 20)), Image.new("RGB", (30, 20))], gap=5).size
+    (45, 20)
+    """
+    _check_gap(gap)
+    items = [_as_image(i, aspaths) for i in images]
+    if not items:
+        raise ValueError("images is empty: pass at least one image.")
+    widths = _per_image(width, len(items), "width")
+    heights = _per_image(height, len(items), "height")
+    items = [_fit(im, w, h) for im, w, h in zip(items, widths, heights)]
+    total_w = sum(im.width for im in items) + gap * (len(items) - 1)
+    canvas = Image.new("RGBA", (total_w, max(im.height for im in items)), _BACKGROUND)
+    x = 0
+    for im in items:
+        canvas.paste(im, (x, 0), mask=im)
+        x += im.width + gap
+    box_w = sum(w for w in widths if w is not None) + gap * (len(items) - 1) if isinstance(width, (list, tuple)) else width
+    box_h = max(h for h in heights if h is not None) if isinstance(height, (list, tuple)) else height
+    return _fit(canvas, box_w, box_h)
+
+
+def images_vconcat(images, width=700, height=700, gap=0, aspaths=True):
+    """Place images top to bottom, left edges aligned; shrink the result to fit width x height.
+
+    >>> from PIL import Image
+    >>> images_vconcat([Image.new("RGB", (10, 20)), Image.new("RGB", (10, 30))], gap=5).size
+    (10, 55)
+    """
+    _check_gap(gap)
+    items = [_as_image(i, aspaths) for i in images]
+    if not items:
+        raise ValueError("images is empty: pass at least one image.")
+    widths = _per_image(width, len(items), "width")
+    heights = _per_image(height, len(items), "height")
+    items = [_fit(im, w, h) for im, w, h in zip(items, widths, heights)]
+    total_h = sum(im.height for im in items) + gap * (len(items) - 1)
+    canvas = Image.new("RGBA", (max(im.width for im in items), total_h), _BACKGROUND)
+    y = 0
+    for im in items:
+        canvas.paste(im, (0, y), mask=im)
+        y += im.height + gap
+    box_w = max(w for w in widths if w is not None) if isinstance(width, (list, tuple)) else width
+    box_h = sum(h for h in heights if h is not None) + gap * (len(items) - 1) if isinstance(height, (list, tuple)) else height
+    return _fit(canvas, box_w, box_h)
+
+
+def images_gridconcat(pathslist, width=700, height=700, aspaths=True, hgap=0, vgap=0):
+    """A grid: each inner list is one row (``images_hconcat``), rows stacked (``images_vconcat``).
+
+    >>> from PIL import Image
+    >>> tile = Image.new("RGB", (10, 10))
+    >>> images_gridconcat([[tile, tile], [tile, tile]], hgap=2, vgap=3).size
+    (22, 23)
+    """
+    _check_gap(hgap, "hgap")
+    _check_gap(vgap, "vgap")
+    if not pathslist or not all(isinstance(row, (list, tuple)) for row in pathslist):
+        raise ValueError("pathslist must be a non-empty list of rows (lists of images).")
+    rows = [images_hconcat(row, width=None, height=None, gap=hgap, aspaths=aspaths) for row in pathslist]
+    grid = images_vconcat(rows, width=None, height=None, gap=vgap, aspaths=False)
+    return _fit(grid, width, height)
+
+
+# --------------------------------------------------------------------------- glue
+
+_GLUE_ANNOUNCED = False
+
+
+def glue(name: str, value, display: bool = False):
+    """Record ``value`` under ``name`` for the book's prose (myst-nb ``{glue:text}`name```).
+
+    Uses ``myst_nb.glue`` when myst-nb is installed (the book build, local runs). Without it
+    (e.g. in Colab) nothing is recorded; ``display=True`` still shows the value, and a number
+    glued with ``display=False`` is printed as ``name = value``. The fallback is announced once.
+    Returns ``value`` so a cell can glue and use a number in one line.
+
+    >>> n = glue("answer", 42)   # doctest: +SKIP
+    """
+    global _GLUE_ANNOUNCED
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()  # NumPy scalars: their repr "np.float64(...)" breaks {glue:text}
+    try:
+        from myst_nb import glue as _myst_glue
+    except ImportError:
+        if not _GLUE_ANNOUNCED:
+            print("dlbook: myst-nb is not installed, so glued values are shown here instead "
+                  "(only the book build needs them).")
+            _GLUE_ANNOUNCED = True
+        if display:
+            from IPython.display import display as ipy_display
+
+            ipy_display(value)
+        else:
+            print(f"  {name} = {getattr(value, 'data', value)}")  # Markdown objects: their text
+        return value
+    _myst_glue(name, value, display=display)
+    return value
+
+
+# --------------------------------------------------------------------------- figures
+
+_FIGURES_ANNOUNCED = False
+
+
+def repo_figures_dir() -> Path:
+    """``DL_images/`` of the repository this package was installed from (editable install)."""
+    return Path(__file__).resolve().parents[1] / "DL_images"
+
+
+def figure_path(name: str) -> Path:
+    """Path of the figure ``DL_images/<name>.png``.
+
+    In a clone of the repository that is the committed file. Where the folder is absent (dlbook
+    installed with pip, e.g. in Colab) the figure is drawn by :mod:`dlbook.figures` into
+    ``./DL_images`` on first use, announced once.
+
+    >>> figure_path("pooling_max_avg").name   # doctest: +SKIP
+    'pooling_max_avg.png'
+    """
+    from dlbook import figures
+
+    if name not in figures.FIGURES:
+        raise ValueError(f"no figure named {name!r}: choose one of {', '.join(sorted(figures.FIGURES))}.")
+    committed = repo_figures_dir() / f"{name}.png"
+    if committed.is_file():
+        return committed
+    global _FIGURES_ANNOUNCED
+    local = Path.cwd() / "DL_images"
+    if not _FIGURES_ANNOUNCED:
+        print(f"dlbook: DL_images/ is not next to dlbook; drawing figures into {local}")
+        _FIGURES_ANNOUNCED = True
+    target = local / f"{name}.png"
+    if not target.is_file():
+        figures.draw(name, out_dir=local)
+    return target
