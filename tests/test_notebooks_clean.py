@@ -1,0 +1,60 @@
+"""Committed notebooks carry no outputs, follow the chapter template, and are in the book."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = (ROOT / "_toc.yml").read_text()
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_outputs_or_execution_counts(path):
+    nb = json.loads(path.read_text())
+    dirty = [
+        i
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_template(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    first = "".join(cells[0]["source"])
+    assert first.startswith("# "), f"{path.name}: the first cell must be the title"
+    code = [c for c in cells if c["cell_type"] == "code"]
+    setup = "".join(code[0]["source"])
+    # The first code cell installs dlbook in Colab only, from the repository set in _config.yml.
+    assert "google.colab" in setup, f"{path.name}: first code cell lacks the Colab install guard"
+    urls = set(re.findall(r"git\+(https://[^\s\"'@]+)", setup))
+    assert urls == {CONFIG["repository"]["url"]}, (
+        f"{path.name}: install URL {urls} differs from _config.yml repository.url"
+    )
+    # The mode / device line comes early: within the first three code cells.
+    assert any("runtime.setup(" in "".join(c["source"]) for c in code[:3]), (
+        f"{path.name}: call dlbook.runtime.setup() in the first code cells"
+    )
+    headings = [
+        line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
+        if line.startswith("## ")
+    ]
+    for required in ("Summary", "Exercises", "References"):
+        assert any(required in h for h in headings), f"{path.name}: missing a '## {required}' section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_is_in_the_table_of_contents(path):
+    entry = str(path.relative_to(ROOT).with_suffix(""))
+    assert f"file: {entry}" in TOC, f"{entry} is not listed in _toc.yml"
