@@ -42,6 +42,12 @@ def test_chapter_template(path):
     assert urls == {CONFIG["repository"]["url"]}, (
         f"{path.name}: install URL {urls} differs from _config.yml repository.url"
     )
+    # The Colab badge in the title cell opens this very notebook from the same repository.
+    owner_repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    badges = re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", first)
+    expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/"
+                f"{CONFIG['repository']['branch']}/{path.relative_to(ROOT).as_posix()}")
+    assert badges == [expected], f"{path.name}: Colab badge should link {expected}"
     # The mode / device line comes early: within the first three code cells.
     assert any("runtime.setup(" in "".join(c["source"]) for c in code[:3]), (
         f"{path.name}: call dlbook.runtime.setup() in the first code cells"
