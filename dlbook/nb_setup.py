@@ -67,6 +67,35 @@ def _check_gap(gap, name="gap"):
         raise ValueError(f"{name}={gap} is negative: use 0 or more pixels.")
 
 
+def _concat(images, width, height, gap, aspaths, horizontal: bool) -> Image.Image:
+    """Shared body of images_hconcat (``horizontal``) and images_vconcat."""
+    _check_gap(gap)
+    items = [_as_image(i, aspaths) for i in images]
+    if not items:
+        raise ValueError("images is empty: pass at least one image.")
+    widths = _per_image(width, len(items), "width")
+    heights = _per_image(height, len(items), "height")
+    items = [_fit(im, w, h) for im, w, h in zip(items, widths, heights)]
+    gaps = gap * (len(items) - 1)
+    along = [im.width if horizontal else im.height for im in items]
+    across = max(im.height if horizontal else im.width for im in items)
+    size = (sum(along) + gaps, across) if horizontal else (across, sum(along) + gaps)
+    canvas = Image.new("RGBA", size, _BACKGROUND)
+    offset = 0
+    for im, length in zip(items, along):
+        canvas.paste(im, (offset, 0) if horizontal else (0, offset), mask=im)
+        offset += length + gap
+
+    def box(value, per_image, stacked):
+        """A list of per-image boxes bounds the result by their sum (stacked) or maximum."""
+        if not isinstance(value, (list, tuple)):
+            return value
+        given = [v for v in per_image if v is not None]
+        return (sum(given) + gaps if stacked else max(given)) if given else None
+
+    return _fit(canvas, box(width, widths, horizontal), box(height, heights, not horizontal))
+
+
 def images_hconcat(images, width=700, height=700, gap=0, aspaths=True):
     """Place images left to right, tops aligned; shrink the result to fit width x height.
 
@@ -77,22 +106,7 @@ def images_hconcat(images, width=700, height=700, gap=0, aspaths=True):
     >>> images_hconcat([Image.new("RGB", (10, 20)), Image.new("RGB", (30, 20))], gap=5).size
     (45, 20)
     """
-    _check_gap(gap)
-    items = [_as_image(i, aspaths) for i in images]
-    if not items:
-        raise ValueError("images is empty: pass at least one image.")
-    widths = _per_image(width, len(items), "width")
-    heights = _per_image(height, len(items), "height")
-    items = [_fit(im, w, h) for im, w, h in zip(items, widths, heights)]
-    total_w = sum(im.width for im in items) + gap * (len(items) - 1)
-    canvas = Image.new("RGBA", (total_w, max(im.height for im in items)), _BACKGROUND)
-    x = 0
-    for im in items:
-        canvas.paste(im, (x, 0), mask=im)
-        x += im.width + gap
-    box_w = sum(w for w in widths if w is not None) + gap * (len(items) - 1) if isinstance(width, (list, tuple)) else width
-    box_h = max(h for h in heights if h is not None) if isinstance(height, (list, tuple)) else height
-    return _fit(canvas, box_w, box_h)
+    return _concat(images, width, height, gap, aspaths, horizontal=True)
 
 
 def images_vconcat(images, width=700, height=700, gap=0, aspaths=True):
@@ -102,22 +116,7 @@ def images_vconcat(images, width=700, height=700, gap=0, aspaths=True):
     >>> images_vconcat([Image.new("RGB", (10, 20)), Image.new("RGB", (10, 30))], gap=5).size
     (10, 55)
     """
-    _check_gap(gap)
-    items = [_as_image(i, aspaths) for i in images]
-    if not items:
-        raise ValueError("images is empty: pass at least one image.")
-    widths = _per_image(width, len(items), "width")
-    heights = _per_image(height, len(items), "height")
-    items = [_fit(im, w, h) for im, w, h in zip(items, widths, heights)]
-    total_h = sum(im.height for im in items) + gap * (len(items) - 1)
-    canvas = Image.new("RGBA", (max(im.width for im in items), total_h), _BACKGROUND)
-    y = 0
-    for im in items:
-        canvas.paste(im, (0, y), mask=im)
-        y += im.height + gap
-    box_w = max(w for w in widths if w is not None) if isinstance(width, (list, tuple)) else width
-    box_h = sum(h for h in heights if h is not None) + gap * (len(items) - 1) if isinstance(height, (list, tuple)) else height
-    return _fit(canvas, box_w, box_h)
+    return _concat(images, width, height, gap, aspaths, horizontal=False)
 
 
 def images_gridconcat(pathslist, width=700, height=700, aspaths=True, hgap=0, vgap=0):

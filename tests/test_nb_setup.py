@@ -46,6 +46,11 @@ def test_width_list_fits_each_image_in_its_own_box(files):
     assert out.size == (20 + 30 + 10, 20)
 
 
+def test_height_list_fits_each_image_in_its_own_box_when_stacking(files):
+    out = images_vconcat(files, width=None, height=[10, 15, 20])
+    assert out.size == (30, 10 + 15 + 20)
+
+
 def test_gridconcat_rows_and_columns(files):
     grid = images_gridconcat([files[:2], files[2:]], width=None, height=None, hgap=4, vgap=6)
     assert grid.size == (40 + 60 + 4, 30 + 40 + 6)
