@@ -734,5 +734,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------
+# Figures of later chapters live in their own modules (dlbook/figures_chN.py). They reuse the
+# helpers above and register with @_register, so they are imported here, after everything else.
+# Add one line per chapter module.
+# ------------------------------------------------------------------------------------------------
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the registry of the package module (not of this __main__ copy), so that the figures
+    # registered by chapter modules are included.
+    from dlbook.figures import main as _main
+
+    raise SystemExit(_main())
