@@ -739,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # helpers above and register with @_register, so they are imported here, after everything else.
 # Add one line per chapter module.
 # ------------------------------------------------------------------------------------------------
+from dlbook import figures_ch2  # noqa: E402,F401
 
 
 if __name__ == "__main__":
