@@ -3,7 +3,9 @@
 Each notebook runs in a fresh child process (``bench/run.py --one NOTEBOOK``) that executes it
 top to bottom with nbclient and then reports the peak resident memory of its kernel (the largest
 waited-for descendant, ``RUSAGE_CHILDREN``). The parent prints a table and writes
-``bench/results.json``. Budgets come from the issues; they are reported, not enforced: a
+``bench/results.json``. Then ``bench/training.py`` measures training (the reference recipe
+against a textbook CNN, throughput) in this process, under ``"training"`` in the same file
+(``--no-training`` skips it). Budgets come from the issues; they are reported, not enforced: a
 benchmark is not a test.
 
     python bench/run.py            # all notebooks
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the training benchmark (bench/training.py)")
     args = parser.parse_args(argv)
 
     if args.one:
@@ -104,6 +108,11 @@ def main(argv=None) -> int:
         "quick": args.quick,
         "notebooks": rows,
     }
+    if not args.no_training:  # parts 2-4: the reference recipe, the textbook CNN, throughput
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import training
+
+        results["training"] = training.main(["--quick"] if args.quick else [])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
