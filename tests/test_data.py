@@ -1,7 +1,6 @@
 """Tests of dlbook.data: the offline path into Keras' cache, the clear error, subsets, photos."""
 
 import gzip
-import shutil
 import struct
 from pathlib import Path
 

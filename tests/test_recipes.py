@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from dlbook import calc, recipes, runtime
+from dlbook import calc, recipes
 
 
 def test_reference_model_shapes_and_params_agree_with_calc():
