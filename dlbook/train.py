@@ -377,8 +377,14 @@ def _make_timer_class():
             self.epoch_to: dict = {t: None for t in self.targets}
             self._t0 = None
 
-        def on_train_begin(self, logs=None):
+        def start(self):
+            """Start the clock now (``fit`` calls this just before ``model.fit``, so the times
+            include building the input pipeline's iterator, which precedes ``on_train_begin``)."""
             self._t0 = self.clock()
+
+        def on_train_begin(self, logs=None):
+            if self._t0 is None:
+                self._t0 = self.clock()
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = self.clock()
@@ -575,6 +581,7 @@ def fit(model, x, y, *, validation_data=None, epochs: int = 10, batch_size: int 
                               shuffle=False, repeat=False)
     timer = EpochTimer(steps_per_epoch * batch_size, targets)  # repeated data: full batches
     start = time.perf_counter()
+    timer.start()
     history = model.fit(train_ds, epochs=int(epochs), steps_per_epoch=steps_per_epoch,
                         validation_data=val_ds, callbacks=[timer, *callbacks], verbose=verbose,
                         shuffle=False)

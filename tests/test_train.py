@@ -180,6 +180,20 @@ def test_timer_records_epochs_images_per_second_and_time_to_targets():
     assert timer.epoch_to == {0.8: 2, 0.9: 3, 0.99: None}
 
 
+def test_timer_started_before_fit_counts_the_time_before_train_begin():
+    # fit() starts the clock before model.fit builds the data iterator; that time must count.
+    now = [0.0]
+    timer = train.EpochTimer(images_per_epoch=10, targets=(0.5,), clock=lambda: now[0])
+    timer.start()
+    now[0] += 7.0  # iterator set-up, before Keras calls on_train_begin
+    timer.on_train_begin()
+    timer.on_epoch_begin(0)
+    now[0] += 2.0
+    timer.on_epoch_end(0, {"val_accuracy": 0.6})
+    assert timer.time_to[0.5] == pytest.approx(9.0)
+    assert timer.epochs[0]["elapsed_s"] == pytest.approx(9.0)
+
+
 # --------------------------------------------------------------------------- errors
 def _tiny_model(outputs=10):
     import keras
