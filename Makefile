@@ -1,7 +1,9 @@
 # ConvNets in Depth: build the book, run the tests, measure.
 #   make book      execute every notebook and build the HTML site into _build/html
 #   make test      the whole test suite (unit tests, notebooks, book build, clean notebooks)
-#   make bench     fast-mode wall time and peak memory of every notebook -> bench/results.json
+#   make bench     fast-mode wall time and peak memory of every notebook, then the training
+#                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
+#                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
 #   make figures   redraw every figure in DL_images/
 #   make clean     remove build outputs and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook.
@@ -36,11 +38,12 @@ test: data
 	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks dlbook --doctest-modules --nbval-lax --durations=10
 
 bench: data
-	$(PY) bench/run.py $(if $(QUICK),--quick,)
+	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
+	    $(if $(filter full,$(MODE)),--mode full --no-training,)
 
 figures: $(STAMP)
 	$(PY) -m dlbook.figures
 
 clean:
-	rm -rf _build .pytest_cache .hypothesis bench/results.json
+	rm -rf _build .pytest_cache .hypothesis bench/results.json bench/results_full.json
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -37,3 +37,22 @@ def test_run_one_reports_a_failing_notebook(tmp_path):
 def test_every_notebook_has_a_budget():
     for path in bench.notebooks():
         assert path.stem in bench.BUDGETS, f"add a fast-mode budget for {path.stem} to bench/run.py"
+
+
+def test_only_selects_notebooks_and_rejects_a_name_that_matches_none():
+    everything = bench.notebooks()
+    assert [p.stem for p in bench.notebooks("04_")] == [p.stem for p in everything if "04_" in p.stem]
+    try:
+        bench.notebooks("no_such_chapter")
+    except SystemExit as exc:
+        assert "no_such_chapter" in str(exc) and everything[0].stem in str(exc)
+    else:
+        raise AssertionError("an --only that matches nothing must stop with a message")
+
+
+def test_full_mode_rows_are_compared_with_the_gpu_budget_only_on_a_gpu():
+    stem = bench.notebooks()[0].stem
+    assert bench.budget(stem, "fast", gpus=0) == bench.BUDGETS[stem]
+    assert bench.budget(stem, "full", gpus=1) == 15 * 60
+    assert bench.budget(stem, "full", gpus=0) is None
+    assert bench.RESULTS["full"] != bench.RESULTS["fast"]  # a fast run keeps a full-mode record
