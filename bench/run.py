@@ -13,7 +13,9 @@ benchmark is not a test.
     python bench/run.py --mode full --only 01 --no-training   # one chapter in full mode
 
 Full-mode rows go to ``bench/results_full.json`` (fast-mode ones to ``bench/results.json``), so
-a full-mode measurement, which can take hours on a CPU, is not overwritten by the next fast run.
+a full-mode measurement, which can take hours on a CPU, is not overwritten by the next fast run;
+a full-mode run of some chapters replaces only their rows there. ``bench/report.py`` turns the
+results into the tables of the how-to-run page.
 """
 
 from __future__ import annotations
@@ -66,6 +68,53 @@ def budget(stem: str, mode: str, gpus: int) -> int | None:
     if mode == "fast":
         return BUDGETS.get(stem)
     return FULL_BUDGET_GPU_S if gpus else None
+
+
+def machine_info(cpuinfo: str | None = None, meminfo: str | None = None) -> dict:
+    r"""What the timings depend on: CPU model, cores, vector extensions, memory, Python.
+
+    ``cpuinfo`` and ``meminfo`` default to ``/proc/cpuinfo`` and ``/proc/meminfo`` (Linux); on
+    other systems the fields that need them are ``None``.
+
+    >>> info = machine_info("model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n",
+    ...                     "MemTotal:       24594896 kB\n")
+    >>> info["cpu_model"], info["vector_extensions"], info["memory_gib"]
+    ('AMD EPYC', ['AVX2', 'AVX-512', 'AVX-512 BF16'], 23.5)
+    """
+    def read(text, path):
+        if text is not None:
+            return text
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return ""
+
+    cpuinfo, meminfo = read(cpuinfo, "/proc/cpuinfo"), read(meminfo, "/proc/meminfo")
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    names = [("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512 BF16"),
+             ("amx_tile", "AMX")]
+    mem = [line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal:")]
+    return {"cpus": os.cpu_count(), "cpu_model": fields.get("model name"),
+            "vector_extensions": [name for flag, name in names if flag in flags],
+            "memory_gib": round(int(mem[0]) / 2**20, 1) if mem else None,
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """Rows of ``old`` replaced by ``new`` notebook by notebook, in notebook order.
+
+    Full-mode runs are long, so they are made a chapter at a time (``--only``); each run adds
+    its rows to ``bench/results_full.json`` instead of discarding the other chapters'.
+
+    >>> merge_rows([{"notebook": "01_a", "wall_s": 1}, {"notebook": "02_b", "wall_s": 2}],
+    ...            [{"notebook": "02_b", "wall_s": 3}, {"notebook": "03_c", "wall_s": 4}])
+    [{'notebook': '01_a', 'wall_s': 1}, {'notebook': '02_b', 'wall_s': 3}, {'notebook': '03_c', 'wall_s': 4}]
+    """
+    rows = {r["notebook"]: r for r in old}
+    rows.update({r["notebook"]: r for r in new})
+    return [rows[k] for k in sorted(rows)]
 
 
 def run_one(path: Path, timeout: int) -> dict:
@@ -126,6 +175,7 @@ def main(argv=None) -> int:
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         row["budget_s"] = budget(path.stem, args.mode, gpus)
         row["mode"] = args.mode
+        row["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")  # rows of merged full-mode runs differ
         rows.append(row)
         print(f"bench: {path.stem} ({args.mode} mode) took {row['wall_s']} s", flush=True)
 
@@ -140,10 +190,13 @@ def main(argv=None) -> int:
         peak = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
         print(f"{r['notebook']:34} {wall:>8} {str(r.get('budget_s') or '-'):>9} {peak:>9}  {status}")
 
+    if args.mode == "full" and not args.quick and out.exists():
+        previous = json.loads(out.read_text())
+        if previous.get("mode") == "full" and not previous.get("quick"):
+            rows = merge_rows(previous.get("notebooks", []), rows)
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": machine_info(),
         "quick": args.quick,
         "mode": args.mode,
         "gpus": gpus,

@@ -1,6 +1,8 @@
 """The `make bench` harness measures wall time and the kernel's peak memory of a notebook."""
 
+import doctest
 import importlib.util
+import json
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -56,3 +58,33 @@ def test_full_mode_rows_are_compared_with_the_gpu_budget_only_on_a_gpu():
     assert bench.budget(stem, "full", gpus=1) == 15 * 60
     assert bench.budget(stem, "full", gpus=0) is None
     assert bench.RESULTS["full"] != bench.RESULTS["fast"]  # a fast run keeps a full-mode record
+
+
+def test_run_doctests():
+    assert doctest.testmod(bench).failed == 0
+
+
+def test_machine_info_reads_the_cpu_and_memory_of_this_machine():
+    info = bench.machine_info()
+    assert info["cpus"] >= 1 and info["python"].startswith("3.")
+    cpuinfo = open("/proc/cpuinfo").read()  # Linux: where the book is tested
+    assert info["cpu_model"] and info["cpu_model"] in cpuinfo
+    assert ("AVX2" in info["vector_extensions"]) == (" avx2" in cpuinfo)
+    assert 0 < info["memory_gib"] < 10_000
+
+
+def test_full_mode_rows_accumulate_chapter_by_chapter(tmp_path, monkeypatch):
+    # A full-mode run of one chapter replaces that chapter's row and keeps the others'.
+    out = tmp_path / "results_full.json"
+    out.write_text(json.dumps({"mode": "full", "quick": False, "notebooks": [
+        {"notebook": "01_a", "wall_s": 100.0}, {"notebook": "02_b", "wall_s": 200.0}]}))
+    probe = tmp_path / "02_b.ipynb"
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, probe)
+    monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
+    monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
+    assert bench.main(["--mode", "full", "--only", "02", "--no-training", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["notebooks"]
+    assert [r["notebook"] for r in rows] == ["01_a", "02_b"]
+    assert rows[0]["wall_s"] == 100.0 and rows[1]["wall_s"] != 200.0 and rows[1]["error"] is None
