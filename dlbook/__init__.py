@@ -7,6 +7,8 @@ One module per concern:
 - :mod:`dlbook.data`     offline Fashion-MNIST, bundled photographs, fast-mode subsets
 - :mod:`dlbook.nb_setup` side-by-side figures and ``glue`` for notebooks
 - :mod:`dlbook.calc`     output sizes, parameters, multiply-adds, receptive fields, model reports
+- :mod:`dlbook.train`    one efficient way to fit a Keras classifier (tf.data, schedules, timing)
+- :mod:`dlbook.recipes`  the reference network for Fashion-MNIST, trained once and cached
 - :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
 
 Modules are imported lazily so that ``import dlbook`` stays cheap (TensorFlow is only loaded by
