@@ -105,9 +105,12 @@ def test_textbook_cnn_is_faithful():
 def test_bench_quick_runs_every_part(capsys):
     # Speed is measured by `make bench`, not asserted here: this checks the harness works.
     results = _bench_training().main(["--quick"])
-    for part in ("matmul_gflops", "stall", "reference", "reference_10min", "textbook",
-                 "ratio_time_to_91", "throughput"):
+    for part in ("matmul_gflops", "stall", "reference", "reference_seed1", "reference_10min",
+                 "textbook", "ratio_time_to_91", "throughput"):
         assert part in results, part
+    assert results["reference"]["settings"]["seed"] != results["reference_seed1"]["settings"]["seed"]
+    xla = results["xla"]
+    assert xla["xla"] > 0 and xla["speedup"] == pytest.approx(xla["xla"] / xla["no_xla"], rel=0.01)
     assert results["matmul_gflops"] > 0
     assert len(results["stall"]["finite"]["first_batch_s"]) == 2
     ref = results["reference"]
