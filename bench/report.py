@@ -1,0 +1,257 @@
+"""The cost tables of ``book/how_to_run.md``, written from recorded `make bench` results.
+
+``make bench`` writes ``bench/results.json`` (fast mode and the training benchmark) and
+``bench/results_full.json`` (full mode). Copies of a run on the machine the book is tested on are
+kept in ``bench/recorded/``. This script turns those records into the machine description, the
+two tables and the summary of the how-to-run page, between marker comments of the form
+``% bench: NAME`` and ``% end bench: NAME``, so that every number there comes from a measurement;
+``tests/test_cost_tables.py`` checks that the page holds exactly what the records give.
+
+    python bench/report.py                    # print what the page should hold (bench/recorded/)
+    python bench/report.py --dir bench        # ... from your own latest `make bench`
+    python bench/report.py --record --write   # copy bench/results*.json to bench/recorded/ and
+                                              # rewrite the page's tables from them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECORDED = HERE / "recorded"
+PAGE = HERE.parent / "book" / "how_to_run.md"
+SECTIONS = ("machine", "cost", "training", "summary")
+# Full-mode budget of a whole chapter on one T4-class GPU, in minutes (issue 6).
+GPU_BUDGET_MIN = 15
+
+
+def load(directory: Path = RECORDED) -> tuple[dict, dict | None]:
+    """``(fast, full)`` results from ``directory``; ``full`` is ``None`` when not measured."""
+    fast_path, full_path = directory / "results.json", directory / "results_full.json"
+    if not fast_path.exists():
+        raise FileNotFoundError(f"{fast_path} is missing: run `make bench` first (it writes "
+                                "bench/results.json), or pass --dir with a folder that has one.")
+    fast = json.loads(fast_path.read_text())
+    full = json.loads(full_path.read_text()) if full_path.exists() else None
+    return fast, full
+
+
+def machine_text(fast: dict, full: dict | None) -> str:
+    """One sentence naming the machine and the dates of the recorded runs.
+
+    >>> fast = {"when": "2026-11-25T13:00:00+0000", "gpus": 0, "machine": {"cpus": 2,
+    ...         "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2", "AVX-512"],
+    ...         "memory_gib": 23.5}}
+    >>> print(machine_text(fast, None))
+    Measured with `make bench` on 2026-11-25 on 2 CPU cores (AMD EPYC; AVX2, AVX-512), no GPU, 23.5 GiB of memory.
+    """
+    m = fast["machine"]
+    parts = [f"{m['cpus']} CPU cores"]
+    details = "; ".join(x for x in (m.get("cpu_model"),
+                                    ", ".join(m.get("vector_extensions") or [])) if x)
+    if details:
+        parts[0] += f" ({details})"
+    parts.append("no GPU" if not fast.get("gpus") else f"{fast['gpus']} GPU(s)")
+    if m.get("memory_gib"):
+        parts.append(f"{m['memory_gib']} GiB of memory")
+    dates = sorted({fast["when"][:10]} | {r["when"][:10] for r in (full or {}).get("notebooks", [])
+                                         if r.get("when")})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    return f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
+
+
+def chapter_title(stem: str) -> str:
+    """``"01_convolution_and_pooling"`` → ``"1 · Convolution and pooling"``."""
+    number, _, words = stem.partition("_")
+    return f"{int(number)} · {words.replace('_', ' ').capitalize()}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def cost_table(fast: dict, full: dict | None) -> str:
+    """Markdown table: each chapter's fast-mode time and memory, full-mode time, GPU budget.
+
+    >>> fast = {"notebooks": [{"notebook": "01_a_b", "wall_s": 55.2, "peak_mib": 1203.4,
+    ...                        "error": None}]}
+    >>> print(cost_table(fast, None).splitlines()[-1])
+    | 1 · A b | 55 s, 1,203 MiB | not measured | 15 min |
+    """
+    full_rows = {r["notebook"]: r for r in (full or {}).get("notebooks", [])}
+    lines = ["| chapter | fast mode, 2-core CPU | full mode, 2-core CPU "
+             "| full-mode budget, one T4-class GPU |",
+             "| --- | --- | --- | --- |"]
+    for row in fast["notebooks"]:
+        if row.get("error") or row.get("wall_s") is None:
+            raise ValueError(f"the recorded fast-mode run of {row['notebook']} failed "
+                             f"({row.get('error')}): rerun `make bench` before reporting it.")
+        f = full_rows.get(row["notebook"])
+        full_cell = (_minutes(f["wall_s"]) if f and not f.get("error") and f.get("wall_s")
+                     else "not measured")
+        lines.append(f"| {chapter_title(row['notebook'])} | {row['wall_s']:.0f} s, "
+                     f"{row['peak_mib']:,.0f} MiB | {full_cell} | {GPU_BUDGET_MIN} min |")
+    return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def _secs(value) -> str:
+    return "not reached" if value is None else f"{value:.0f} s"
+
+
+def training_table(training: dict) -> str:
+    """Markdown table of the training benchmark (``bench/training.py``'s results)."""
+    def epochs(key):
+        return training[key]["settings"]["epochs"]
+
+    columns = [("reference", f"reference recipe, {epochs('reference')} epochs, seed "
+                             f"{training['reference']['settings']['seed']}")]
+    columns += [(key, f"the same, seed {key.removeprefix('reference_seed')}")
+                for key in training if key.startswith("reference_seed")]
+    if "reference_10min" in training:
+        columns.append(("reference_10min", f"reference recipe, {epochs('reference_10min')} "
+                        "epochs"))
+    if "textbook" in training:
+        columns.append(("textbook", "textbook CNN"))
+    rows = [
+        ("parameters", lambda s: f"{s['params']:,}"),
+        ("multiply–adds per image", lambda s: f"{s['mult_adds_per_image'] / 1e6:.1f} M"),
+        ("epochs trained", lambda s: str(len(s["test_accuracy"]))),
+        ("test accuracy after each epoch",
+         lambda s: ", ".join(f"{100 * a:.1f}" for a in s["test_accuracy"])),
+        ("best test accuracy", lambda s: _pct(s["best_accuracy"])),
+    ]
+    for target in ("91%", "92%", "93%", "94%"):
+        rows.append((f"time to {target}", lambda s, t=target: _secs(s["time_to_s"][t])))
+    rows += [
+        ("best within 5 minutes", lambda s: _pct(s["best_accuracy_5min"])),
+        ("best within 10 minutes", lambda s: _pct(s["best_accuracy_10min"])),
+        ("training images/s", lambda s: f"{s['images_per_s']:,.0f}"),
+        ("share of the matmul throughput", lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
+    ]
+    lines = ["| | " + " | ".join(label for _, label in columns) + " |",
+             "| --- |" + " --- |" * len(columns)]
+    for name, cell in rows:
+        lines.append(f"| {name} | " + " | ".join(cell(training[key]) for key, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def training_summary(training: dict) -> str:
+    """Sentences on the best accuracies within 5 and 10 minutes, the machine's matmul rate, the
+    time-to-91% ratio, the epoch-start pause and XLA."""
+    ratio = training.get("ratio_time_to_91")
+    ratio_text = ("not defined (one of the two did not reach 91%)" if ratio is None
+                  else f"{ratio:.2f}")
+    xla = training["xla"]
+    ref = training["reference"]
+    others = [(key.removeprefix("reference_seed"), training[key]) for key in training
+              if key.startswith("reference_seed")]
+    spread = "".join(f" and {_pct(o['best_accuracy_5min'])} with seed {seed}"
+                     for seed, o in others)
+    long = training.get("reference_10min")
+    best = (f"Best test accuracy of the reference recipe within 5 minutes: "
+            f"{_pct(ref['best_accuracy_5min'])} with the book's seed {ref['settings']['seed']}"
+            f"{spread}" + (f"; within 10 minutes, with the 10-minute settings: "
+                           f"{_pct(long['best_accuracy_10min'])}" if long else "") + ". ")
+    return best + (
+        f"Matrix-multiply throughput of the machine in the same run: "
+        f"{training['matmul_gflops']:.0f} GFLOP/s (float32). Time to 91% of the reference "
+        f"recipe divided by the textbook CNN's: {ratio_text}. Pause at the start of each epoch "
+        f"after the first with a finite dataset, beyond the repeated one's: "
+        f"{training['stall']['extra_s_per_later_epoch']:.1f} s. The reference network with XLA "
+        f"compilation: {xla['xla']:,.0f} training images/s, against {xla['no_xla']:,.0f} "
+        f"without (×{xla['speedup']:.2f}); `dlbook.train` compiles with XLA on GPUs and TPUs "
+        f"only.")
+
+
+def sections(fast: dict, full: dict | None) -> dict[str, str]:
+    """The text of each marked section of the page (:data:`SECTIONS`), from the records."""
+    if "training" not in fast:
+        raise ValueError("the recorded fast-mode run has no training benchmark: run the whole "
+                         "`make bench` (not --no-training) before recording it.")
+    return {"machine": machine_text(fast, full), "cost": cost_table(fast, full),
+            "training": training_table(fast["training"]),
+            "summary": training_summary(fast["training"])}
+
+
+def fill(page: str, texts: dict[str, str]) -> str:
+    r"""``page`` with the lines between ``% bench: NAME`` and ``% end bench: NAME`` replaced.
+
+    A blank line separates each marker from the text, so Markdown sees the table as a block.
+
+    >>> page = "intro\n% bench: cost\nold\n% end bench: cost\nmore\n"
+    >>> print(fill(page, {"cost": "| a |"}), end="")
+    intro
+    % bench: cost
+    <BLANKLINE>
+    | a |
+    <BLANKLINE>
+    % end bench: cost
+    more
+    >>> fill("no markers", {"cost": "x"})
+    Traceback (most recent call last):
+    ...
+    ValueError: the page has no section '% bench: cost' ... '% end bench: cost'; add both marker lines where the text belongs.
+    """
+    for name, text in texts.items():
+        pattern = re.compile(rf"^% bench: {name}\n.*?^% end bench: {name}$", re.S | re.M)
+        if not pattern.search(page):
+            raise ValueError(f"the page has no section '% bench: {name}' ... '% end bench: "
+                             f"{name}'; add both marker lines where the text belongs.")
+        replacement = f"% bench: {name}\n\n{text}\n\n% end bench: {name}"
+        page = pattern.sub(lambda _: replacement, page, count=1)
+    return page
+
+
+def record(source: Path, target: Path = RECORDED) -> list[Path]:
+    """Copy a finished ``make bench`` run (``results.json``, ``results_full.json``) into ``target``.
+
+    Refuses a quick run, a run with failed notebooks, and a fast-mode file without the training
+    benchmark, naming what to rerun.
+    """
+    fast, full = load(source)
+    if fast.get("quick") or fast.get("mode") != "fast":
+        raise ValueError(f"{source / 'results.json'} is a quick or full-mode run; record the "
+                         "output of a plain `make bench`.")
+    cost_table(fast, full)  # raises on a failed notebook
+    sections(fast, full)    # raises without the training benchmark
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in ("results.json", "results_full.json"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, target / name)
+            copied.append(target / name)
+    return copied
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=RECORDED,
+                        help="folder with results.json (and results_full.json)")
+    parser.add_argument("--record", action="store_true",
+                        help="first copy bench/results*.json into bench/recorded/")
+    parser.add_argument("--write", action="store_true",
+                        help=f"rewrite the marked sections of {PAGE.name} instead of printing")
+    args = parser.parse_args(argv)
+    if args.record:
+        for path in record(HERE):
+            print(f"recorded {path.relative_to(HERE.parent)}")
+        args.dir = RECORDED
+    texts = sections(*load(args.dir))
+    if args.write:
+        PAGE.write_text(fill(PAGE.read_text(), texts))
+        print(f"wrote the sections {', '.join(texts)} of {PAGE.relative_to(HERE.parent)}")
+    else:
+        print("\n\n".join(texts.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

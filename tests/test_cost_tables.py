@@ -1,0 +1,123 @@
+"""The cost tables of the how-to-run page are the recorded `make bench` measurements."""
+
+import doctest
+import importlib.util
+import json
+
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+PAGE = ROOT / "book" / "how_to_run.md"
+
+
+def test_report_doctests():
+    assert doctest.testmod(report).failed == 0
+
+
+def test_recorded_run_covers_every_notebook_without_errors():
+    fast, full = report.load()
+    recorded = [r["notebook"] for r in fast["notebooks"]]
+    assert recorded == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")), (
+        "bench/recorded/results.json is out of date: run `make bench`, then "
+        "`python bench/report.py --record --write`")
+    assert not fast["quick"] and all(r["error"] is None for r in fast["notebooks"])
+    assert fast["mode"] == "fast" and (full is None or full["mode"] == "full")
+
+
+def test_page_holds_the_tables_of_the_recorded_run():
+    texts = report.sections(*report.load())
+    page = PAGE.read_text()
+    assert report.fill(page, texts) == page, (
+        "book/how_to_run.md does not hold the recorded measurements: run "
+        "`python bench/report.py --write`")
+    for text in texts.values():  # and each section is on the page, not just its markers
+        assert text in page
+
+
+def test_fill_replaces_only_the_marked_sections():
+    page = ("# t\n% bench: cost\nstale\n% end bench: cost\nkeep\n"
+            "% bench: summary\n\nold\n\n% end bench: summary\n")
+    filled = report.fill(page, {"cost": "| new |", "summary": "fresh"})
+    assert filled == ("# t\n% bench: cost\n\n| new |\n\n% end bench: cost\nkeep\n"
+                      "% bench: summary\n\nfresh\n\n% end bench: summary\n")
+    assert report.fill(filled, {"cost": "| new |", "summary": "fresh"}) == filled
+    with pytest.raises(ValueError, match="no section '% bench: training'"):
+        report.fill(page, {"training": "x"})
+
+
+def test_record_refuses_quick_failed_and_incomplete_runs(tmp_path):
+    fast, _ = report.load()
+    source, target = tmp_path / "source", tmp_path / "recorded"
+    source.mkdir()
+
+    def write(**changes):
+        (source / "results.json").write_text(json.dumps({**fast, **changes}))
+
+    write(quick=True)
+    with pytest.raises(ValueError, match="quick or full-mode run"):
+        report.record(source, target)
+    write(notebooks=[{**fast["notebooks"][0], "error": "RuntimeError: boom"}])
+    with pytest.raises(ValueError, match="failed"):
+        report.record(source, target)
+    (source / "results.json").write_text(
+        json.dumps({k: v for k, v in fast.items() if k != "training"}))
+    with pytest.raises(ValueError, match="no training benchmark"):
+        report.record(source, target)
+    assert not target.exists()
+    write()
+    assert report.record(source, target) == [target / "results.json"]
+    assert json.loads((target / "results.json").read_text()) == fast
+
+
+def test_recorded_training_settings_are_the_current_recipe():
+    from dlbook import recipes
+
+    fast, _ = report.load()
+    settings = fast["training"]["reference"]["settings"]
+    config = recipes.reference_config("full")
+    for key in ("batch_size", "learning_rate", "epochs", "schedule", "weight_decay"):
+        assert settings[key] == config[key], (
+            f"the recorded benchmark used {key}={settings[key]!r} but the recipe now has "
+            f"{config[key]!r}: run `make bench`, then `python bench/report.py --record --write`")
+    model = recipes.reference_model(**config["model"])
+    assert fast["training"]["reference"]["params"] == model.count_params()
+    # and the page describes the recipe that was measured
+    assert f"batches of {config['batch_size']}" in PAGE.read_text()
+
+
+def test_cost_table_marks_unmeasured_full_mode_and_refuses_failed_runs():
+    fast = {"notebooks": [{"notebook": "01_a", "wall_s": 10.0, "peak_mib": 900.0, "error": None},
+                          {"notebook": "02_b", "wall_s": 20.4, "peak_mib": 1500.6, "error": None}]}
+    full = {"notebooks": [{"notebook": "01_a", "wall_s": 600.0, "peak_mib": 2000.0,
+                           "error": None}]}
+    lines = report.cost_table(fast, full).splitlines()
+    assert lines[2] == "| 1 · A | 10 s, 900 MiB | 10.0 min | 15 min |"
+    assert lines[3] == "| 2 · B | 20 s, 1,501 MiB | not measured | 15 min |"
+    fast["notebooks"][1]["error"] = "RuntimeError: boom"
+    with pytest.raises(ValueError, match="02_b failed"):
+        report.cost_table(fast, full)
+
+
+def test_load_names_the_missing_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `make bench`"):
+        report.load(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({"notebooks": []}))
+    assert report.load(tmp_path) == ({"notebooks": []}, None)
+
+
+def test_xla_decision_for_cpus_agrees_with_the_recorded_measurement():
+    from dlbook import runtime, train
+
+    fast, _ = report.load()
+    if fast["gpus"]:
+        pytest.skip("the recorded run had a GPU; this checks the CPU decision")
+    xla = fast["training"]["xla"]
+    jit, reason = train.choose_jit_compile(runtime.Devices(gpus=0, cpus=fast["machine"]["cpus"]))
+    assert jit == (xla["speedup"] > 1.0), (
+        f"dlbook.train decides jit_compile={jit} on a CPU ({reason}), but the recorded benchmark "
+        f"measured XLA at x{xla['speedup']} the speed: change choose_jit_compile or remeasure")
