@@ -4,6 +4,7 @@
 #   make bench     fast-mode wall time and peak memory of every notebook, then the training
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
+#                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
 #   make clean     remove build outputs and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook.
@@ -45,7 +46,7 @@ test: data
 
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
-	    $(if $(filter full,$(MODE)),--mode full --no-training,)
+	    $(if $(filter full,$(MODE)),--mode full --no-training --timeout 30000,)
 
 figures: $(STAMP)
 	$(PY) -m dlbook.figures
