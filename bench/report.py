@@ -91,8 +91,8 @@ def cost_table(fast: dict, full: dict | None) -> str:
             raise ValueError(f"the recorded fast-mode run of {row['notebook']} failed "
                              f"({row.get('error')}): rerun `make bench` before reporting it.")
         f = full_rows.get(row["notebook"])
-        full_cell = (_minutes(f["wall_s"]) if f and not f.get("error") and f.get("wall_s")
-                     else "not measured")
+        full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB"
+                     if f and not f.get("error") and f.get("wall_s") else "not measured")
         lines.append(f"| {chapter_title(row['notebook'])} | {row['wall_s']:.0f} s, "
                      f"{row['peak_mib']:,.0f} MiB | {full_cell} | {GPU_BUDGET_MIN} min |")
     return "\n".join(lines)

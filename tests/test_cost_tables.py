@@ -96,7 +96,7 @@ def test_cost_table_marks_unmeasured_full_mode_and_refuses_failed_runs():
     full = {"notebooks": [{"notebook": "01_a", "wall_s": 600.0, "peak_mib": 2000.0,
                            "error": None}]}
     lines = report.cost_table(fast, full).splitlines()
-    assert lines[2] == "| 1 · A | 10 s, 900 MiB | 10.0 min | 15 min |"
+    assert lines[2] == "| 1 · A | 10 s, 900 MiB | 10.0 min, 2,000 MiB | 15 min |"
     assert lines[3] == "| 2 · B | 20 s, 1,501 MiB | not measured | 15 min |"
     fast["notebooks"][1]["error"] = "RuntimeError: boom"
     with pytest.raises(ValueError, match="02_b failed"):
