@@ -139,37 +139,48 @@ def images_gridconcat(pathslist, width=700, height=700, aspaths=True, hgap=0, vg
 # --------------------------------------------------------------------------- glue
 
 _GLUE_ANNOUNCED = False
+GLUED: dict = {}
+"""Values glued in this kernel, by name (kept in every environment, with or without myst-nb)."""
 
 
-def glue(name: str, value, display: bool = False):
+def _plain(value):
+    """NumPy scalars as Python numbers: their repr ``np.float64(...)`` breaks ``{glue:text}``."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
+def glue(name: str, value, display: bool = False) -> None:
     """Record ``value`` under ``name`` for the book's prose (myst-nb ``{glue:text}`name```).
 
     Uses ``myst_nb.glue`` when myst-nb is installed (the book build, local runs). Without it
-    (e.g. in Colab) nothing is recorded; ``display=True`` still shows the value, and a number
-    glued with ``display=False`` is printed as ``name = value``. The fallback is announced once.
-    Returns ``value`` so a cell can glue and use a number in one line.
+    (e.g. in Colab, where the chapter's text already shows the values of the run that built the
+    book) the value is only kept in :data:`GLUED`, which is announced once; ``display=True``
+    still shows it. Either way the value is also kept in :data:`GLUED`.
 
-    >>> n = glue("answer", 42)   # doctest: +SKIP
+    Returns ``None`` on purpose: a cell that ends with ``glue(...)`` shows no stray ``Out[ ]``.
+
+    >>> glue("answer", 42)   # doctest: +SKIP
+    >>> GLUED["answer"]   # doctest: +SKIP
+    42
     """
     global _GLUE_ANNOUNCED
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        value = value.item()  # NumPy scalars: their repr "np.float64(...)" breaks {glue:text}
+    value = _plain(value)
+    GLUED[name] = value
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:
         if not _GLUE_ANNOUNCED:
-            print("dlbook: myst-nb is not installed, so glued values are shown here instead "
-                  "(only the book build needs them).")
+            print("dlbook: myst-nb is not installed (only the book build needs it); values for the "
+                  "text are kept in dlbook.nb_setup.GLUED.")
             _GLUE_ANNOUNCED = True
         if display:
             from IPython.display import display as ipy_display
 
             ipy_display(value)
-        else:
-            print(f"  {name} = {getattr(value, 'data', value)}")  # Markdown objects: their text
-        return value
+        return None
     _myst_glue(name, value, display=display)
-    return value
+    return None
 
 
 # --------------------------------------------------------------------------- figures

@@ -80,7 +80,7 @@ def test_works_on_pillow_without_antialias():
     images_gridconcat([[solid(800, 800, "blue")]], width=100, height=100)
 
 
-def test_glue_returns_value_and_announces_fallback(monkeypatch, capsys):
+def test_glue_fallback_keeps_values_and_announces_once(monkeypatch, capsys):
     import builtins
 
     import dlbook.nb_setup as nbs
@@ -94,24 +94,37 @@ def test_glue_returns_value_and_announces_fallback(monkeypatch, capsys):
 
     monkeypatch.setattr(builtins, "__import__", no_myst)
     monkeypatch.setattr(nbs, "_GLUE_ANNOUNCED", False)
-    assert glue("answer", 42) == 42
-    assert glue("other", 7) == 7
+    monkeypatch.setattr(nbs, "GLUED", {})
+    assert glue("answer", 42) is None
+    assert glue("other", 7) is None
     out = capsys.readouterr().out
     assert out.count("myst-nb is not installed") == 1
-    assert "answer = 42" in out and "other = 7" in out
+    # Nothing but the one announcement: no "name = value" lines in the reader's notebook.
+    assert len(out.strip().splitlines()) == 1 and "42" not in out
+    assert nbs.GLUED == {"answer": 42, "other": 7}
 
 
-def test_glue_records_for_myst_nb(capsys):
+def test_glue_records_for_myst_nb_and_echoes_nothing():
     from IPython.core.interactiveshell import InteractiveShell
 
-    InteractiveShell.instance()  # myst-nb glue needs a display publisher
-    assert glue("pi", 3.14159) == 3.14159
+    import dlbook.nb_setup as nbs
+
+    shell = InteractiveShell.instance()  # myst-nb glue needs a display publisher
+    assert glue("pi", 3.14159) is None
+    assert nbs.GLUED["pi"] == 3.14159
+    # As the last line of a cell, glue(...) leaves no Out[ ] behind.
+    result = shell.run_cell("from dlbook.nb_setup import glue\nglue('e', 2.718)", store_history=True)
+    assert result.success and result.result is None
 
 
 def test_glue_turns_numpy_scalars_into_python_numbers():
-    value = glue("mean", np.float64(35.5))
+    import dlbook.nb_setup as nbs
+
+    glue("mean", np.float64(35.5))
+    glue("count", np.int64(7))
+    value = nbs.GLUED["mean"]
     assert type(value) is float and repr(value) == "35.5"  # {glue:text} parses this repr
-    assert type(glue("count", np.int64(7))) is int
+    assert type(nbs.GLUED["count"]) is int
 
 
 def test_figure_path_prefers_the_committed_file():
