@@ -42,7 +42,7 @@ book: data
 	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 test: data
-	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks dlbook --doctest-modules --nbval-lax --durations=10
+	DLBOOK_MODE=fast $(PY) -m pytest tests dlbook --doctest-modules --durations=10
 
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
