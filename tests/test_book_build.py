@@ -95,3 +95,15 @@ def test_glue_never_echoes_its_value(book_build, source):
         echoes += [(i, r[:60]) for r in results if r in glued]
     assert not echoes, f"{source.stem}: cells echo a glued value as their result: {echoes}"
 
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_launch_button_opens_the_colab_copy(book_build, source):
+    """The site's Colab button opens this chapter's Colab-ready copy in the repository of _config.yml."""
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    owner_repo = repo["url"].removeprefix("https://github.com/")
+    page = (book_build / "html" / "notebooks" / f"{source.stem}.html").read_text()
+    links = set(re.findall(r'https://colab\.research\.google\.com/github/[^"\s]+', page))
+    assert links == {f"https://colab.research.google.com/github/{owner_repo}/blob/{repo['branch']}/"
+                     f"notebooks/{source.name}"}, f"{source.stem}: Colab links {links}"
