@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "recorded"
 PAGE = HERE.parent / "book" / "how_to_run.md"
 SECTIONS = ("machine", "cost", "training", "summary")
+PROSE = ("machine", "summary")  # sections of sentences, wrapped like the rest of the page
+WIDTH = 100  # the page's line length
 # Full-mode budget of a whole chapter on one T4-class GPU, in minutes (issue 6).
 GPU_BUDGET_MIN = 15
 
@@ -171,14 +173,51 @@ def training_summary(training: dict) -> str:
         f"only.")
 
 
+# A word that would turn a wrapped line into something else (a list item, heading, quote, MyST
+# comment or label, table row, fence or rule) when it starts the line.
+_BLOCK_START = re.compile(r"^(?:[-+*]|#+|>.*|%.*|\|.*|\d{1,9}[.)]|[-=_*]{3,}|`{3,}.*|~{3,}.*"
+                          r"|\(.*\)=|:{3,}.*)$")
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+    """``text`` as lines of at most ``width`` characters, broken at spaces only.
+
+    Markdown joins the lines back into one paragraph. A word that would make a line start a
+    different block (``-``, ``1.``, ``#``, ``%`` ...) stays on the line before, and a word longer
+    than ``width`` gets a line of its own.
+
+    >>> print(wrap("alpha beta gamma delta", width=11))
+    alpha beta
+    gamma delta
+    >>> print(wrap("alpha beta - gamma", width=10))  # "-" would start a list
+    alpha beta -
+    gamma
+    """
+    lines: list[list[str]] = []
+    for word in text.split():
+        line = lines[-1] if lines else None
+        if line is None or (len(" ".join(line + [word])) > width
+                            and not _BLOCK_START.match(word)):
+            lines.append([word])
+        else:
+            line.append(word)
+    return "\n".join(" ".join(line) for line in lines)
+
+
 def sections(fast: dict, full: dict | None) -> dict[str, str]:
-    """The text of each marked section of the page (:data:`SECTIONS`), from the records."""
+    """The text of each marked section of the page (:data:`SECTIONS`), from the records.
+
+    The sentences (:data:`PROSE`) are wrapped at :data:`WIDTH` characters like the rest of the
+    page, so no line is too long for an editor, a diff or a viewer that shows only the start of
+    a long line.
+    """
     if "training" not in fast:
         raise ValueError("the recorded fast-mode run has no training benchmark: run the whole "
                          "`make bench` (not --no-training) before recording it.")
-    return {"machine": machine_text(fast, full), "cost": cost_table(fast, full),
-            "training": training_table(fast["training"]),
-            "summary": training_summary(fast["training"])}
+    texts = {"machine": machine_text(fast, full), "cost": cost_table(fast, full),
+             "training": training_table(fast["training"]),
+             "summary": training_summary(fast["training"])}
+    return {name: wrap(text) if name in PROSE else text for name, text in texts.items()}
 
 
 def fill(page: str, texts: dict[str, str]) -> str:

@@ -11,8 +11,8 @@ One module per concern:
 - :mod:`dlbook.recipes`  the reference network for Fashion-MNIST, trained once and cached
 - :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
 
-Modules are imported lazily so that ``import dlbook`` stays cheap (TensorFlow is only loaded by
-the functions that need it).
+``import dlbook`` imports none of them, so it stays cheap; import the module you need. Modules that
+define Keras classes (``train``, ``recipes``) import Keras and TensorFlow at their top.
 """
 
 __version__ = "0.1.0"

@@ -35,7 +35,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
 from dlbook import runtime
 
@@ -43,6 +46,7 @@ __all__ = [
     "SCHEDULES", "OPTIMIZERS", "EPOCH_STALL_NOTE",
     "choose_precision", "choose_jit_compile",
     "augmentation", "make_dataset",
+    "PixelShift", "WarmupCosineSchedule",
     "one_cycle", "cosine_warmup", "step_decay", "make_schedule", "make_optimizer",
     "SparseSmoothedCrossentropy", "EpochTimer", "TrainResult", "check_inputs", "fit",
 ]
@@ -108,33 +112,49 @@ def augmentation(pad: int = 2, flip: bool = True, seed: int = runtime.DEFAULT_SE
     >>> [layer.__class__.__name__ for layer in aug.layers]
     ['PixelShift', 'RandomFlip']
     """
-    import keras
-
     if pad < 0:
         raise ValueError(f"pad must be >= 0 pixels, got {pad}. Use pad=0 for no shifts.")
     layers = []
     if pad > 0:
-        # RandomTranslation's factor is a fraction of the image size; PixelShift turns pixels
-        # into that fraction once it sees the size.
-        layers.append(_pixel_translation(pad, seed))
+        layers.append(PixelShift(pad, seed=seed, name="random_shift"))
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 1))
     return keras.Sequential(layers, name="augmentation")
 
 
-def _pixel_translation(pad: int, seed: int):
-    """A RandomTranslation whose factor means ``pad`` pixels once it sees the image size."""
-    import keras
+@keras.saving.register_keras_serializable(package="dlbook")
+class PixelShift(keras.layers.RandomTranslation):
+    """A ``RandomTranslation`` by up to ``pad`` whole pixels, with zero fill.
 
-    class PixelShift(keras.layers.RandomTranslation):
-        def build(self, input_shape):
-            h, w = input_shape[-3], input_shape[-2]
-            self.height_lower, self.height_upper = -pad / h, pad / h
-            self.width_lower, self.width_upper = -pad / w, pad / w
-            super().build(input_shape)
+    Keras' translation factor is a fraction of the image size; this layer turns ``pad`` pixels
+    into that fraction when it is built and sees the size (so one layer serves any image size).
+    Sampling is nearest-pixel, so a shifted image is the zero-padded image cropped at a random
+    offset, drawn anew for every image.
 
-    return PixelShift(0.1, 0.1, fill_mode="constant", interpolation="nearest", seed=seed,
-                      name="random_shift")
+    >>> import numpy as np
+    >>> x = np.zeros((1, 5, 5, 1), "float32"); x[0, 2, 2] = 1.0
+    >>> shifted = np.asarray(PixelShift(pad=1, seed=3)(x, training=True))
+    >>> float(shifted.sum()), float(np.abs(shifted - np.round(shifted)).max())  # whole pixels
+    (1.0, 0.0)
+    """
+
+    def __init__(self, pad: int = 2, fill_mode: str = "constant",
+                 interpolation: str = "nearest", **kwargs):
+        # The factors are placeholders until build() knows the image size (a saved config
+        # holds them too; they are replaced the same way when the layer is loaded).
+        kwargs.pop("height_factor", None)
+        kwargs.pop("width_factor", None)
+        super().__init__(0.1, 0.1, fill_mode=fill_mode, interpolation=interpolation, **kwargs)
+        self.pad = int(pad)
+
+    def build(self, input_shape):
+        h, w = input_shape[-3], input_shape[-2]
+        self.height_lower, self.height_upper = -self.pad / h, self.pad / h
+        self.width_lower, self.width_upper = -self.pad / w, self.pad / w
+        super().build(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
 
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
@@ -150,8 +170,6 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = True, repeat: bool = 
     >>> [int(b[0].shape[0]) for b in ds]
     [4, 4, 2]
     """
-    import tensorflow as tf
-
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if cache:
         ds = ds.cache()
@@ -169,10 +187,33 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = True, repeat: bool = 
 
 
 # --------------------------------------------------------------------------- schedules
-def _keras_schedule_base():
-    import keras
+@keras.saving.register_keras_serializable(package="dlbook")
+class WarmupCosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear from ``start`` to ``peak`` over ``warmup`` steps, then half a cosine to ``final``.
 
-    return keras.optimizers.schedules.LearningRateSchedule
+    The rate reaches ``final`` at step ``total`` and stays there. :func:`one_cycle` and
+    :func:`cosine_warmup` build it; ``kind`` records which (``"one_cycle"`` or ``"cosine"``).
+
+    >>> s = WarmupCosineSchedule(peak=1.0, total=10, warmup=2, start=0.0, final=0.0)
+    >>> [round(float(s(i)), 2) for i in (0, 1, 2, 6, 10, 20)]
+    [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    """
+
+    def __init__(self, peak: float, total: int, warmup: int, start: float, final: float,
+                 kind: str = "cosine"):
+        self.peak, self.total, self.warmup = float(peak), int(total), int(warmup)
+        self.start, self.final, self.kind = float(start), float(final), kind
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        rise = self.start + (self.peak - self.start) * step / max(self.warmup, 1)
+        t = ops.clip((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
+        fall = self.final + (self.peak - self.final) * 0.5 * (1.0 + ops.cos(math.pi * t))
+        return ops.where(step < self.warmup, rise, fall)
+
+    def get_config(self):
+        return {"peak": self.peak, "total": self.total, "warmup": self.warmup,
+                "start": self.start, "final": self.final, "kind": self.kind}
 
 
 def one_cycle(peak_lr: float, total_steps: int, warmup_fraction: float = 0.25,
@@ -189,8 +230,8 @@ def one_cycle(peak_lr: float, total_steps: int, warmup_fraction: float = 0.25,
     """
     _check_steps(total_steps, "total_steps")
     warmup = int(round(warmup_fraction * total_steps))
-    return _Piecewise(peak_lr, total_steps, warmup, peak_lr / start_div, peak_lr / final_div,
-                      "one_cycle")
+    return WarmupCosineSchedule(peak_lr, total_steps, warmup, peak_lr / start_div,
+                                peak_lr / final_div, "one_cycle")
 
 
 def cosine_warmup(peak_lr: float, total_steps: int, warmup_steps: int = 0,
@@ -205,7 +246,7 @@ def cosine_warmup(peak_lr: float, total_steps: int, warmup_steps: int = 0,
     if not 0 <= warmup_steps <= total_steps:
         raise ValueError(f"warmup_steps must be between 0 and total_steps={total_steps}, "
                          f"got {warmup_steps}.")
-    return _Piecewise(peak_lr, total_steps, warmup_steps, 0.0, final_lr, "cosine")
+    return WarmupCosineSchedule(peak_lr, total_steps, warmup_steps, 0.0, final_lr, "cosine")
 
 
 def step_decay(base_lr: float, boundaries_epochs: Sequence[int], steps_per_epoch: int,
@@ -219,8 +260,6 @@ def step_decay(base_lr: float, boundaries_epochs: Sequence[int], steps_per_epoch
     >>> [round(float(s(i)), 6) for i in (0, 19, 20, 40)]
     [0.1, 0.1, 0.01, 0.001]
     """
-    import keras
-
     _check_steps(steps_per_epoch, "steps_per_epoch")
     bounds = [int(b) * steps_per_epoch for b in boundaries_epochs]
     if bounds != sorted(bounds) or any(b <= 0 for b in bounds):
@@ -236,42 +275,6 @@ def step_decay(base_lr: float, boundaries_epochs: Sequence[int], steps_per_epoch
 def _check_steps(value, name):
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive number of steps, got {value!r}.")
-
-
-def _make_piecewise_class():
-    import keras
-
-    class Piecewise(keras.optimizers.schedules.LearningRateSchedule):
-        """Linear from ``start`` to ``peak`` over ``warmup`` steps, then cosine to ``final``."""
-
-        def __init__(self, peak, total, warmup, start, final, kind):
-            self.peak, self.total, self.warmup = float(peak), int(total), int(warmup)
-            self.start, self.final, self.kind = float(start), float(final), kind
-
-        def __call__(self, step):
-            from keras import ops
-
-            step = ops.cast(step, "float32")
-            rise = self.start + (self.peak - self.start) * step / max(self.warmup, 1)
-            t = ops.clip((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
-            fall = self.final + (self.peak - self.final) * 0.5 * (1.0 + ops.cos(math.pi * t))
-            return ops.where(step < self.warmup, rise, fall)
-
-        def get_config(self):
-            return {"peak": self.peak, "total": self.total, "warmup": self.warmup,
-                    "start": self.start, "final": self.final, "kind": self.kind}
-
-    return Piecewise
-
-
-_PIECEWISE = None
-
-
-def _Piecewise(*args):
-    global _PIECEWISE
-    if _PIECEWISE is None:
-        _PIECEWISE = _make_piecewise_class()
-    return _PIECEWISE(*args)
 
 
 def make_schedule(name: str, learning_rate: float, total_steps: int, steps_per_epoch: int,
@@ -307,8 +310,6 @@ def make_optimizer(name: str, learning_rate, momentum: float = 0.9, weight_decay
     >>> make_optimizer("adamw", 1e-3, weight_decay=1e-4).__class__.__name__
     'AdamW'
     """
-    import keras
-
     if name == "sgd":
         opt = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
                                    weight_decay=weight_decay or None)
@@ -323,112 +324,36 @@ def make_optimizer(name: str, learning_rate, momentum: float = 0.9, weight_decay
 
 
 # --------------------------------------------------------------------------- loss
-def _make_loss_class():
-    import keras
-
-    class SparseSmoothed(keras.losses.Loss):
-        """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has none)."""
-
-        def __init__(self, label_smoothing=0.0, name="sparse_smoothed_crossentropy", **kw):
-            super().__init__(name=name, **kw)
-            self.label_smoothing = float(label_smoothing)
-
-        def call(self, y_true, y_pred):
-            from keras import ops
-
-            n = ops.shape(y_pred)[-1]
-            labels = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), n,
-                                 dtype=y_pred.dtype)
-            return keras.losses.categorical_crossentropy(
-                labels, y_pred, label_smoothing=self.label_smoothing)
-
-        def get_config(self):
-            return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-    return SparseSmoothed
-
-
-def SparseSmoothedCrossentropy(label_smoothing: float = 0.0):
+@keras.saving.register_keras_serializable(package="dlbook")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
     """Categorical cross-entropy for integer labels, with label smoothing.
 
-    Targets become ``(1 - s) * one_hot + s / classes``. Labels stay integers everywhere, so
-    ``model.evaluate(x_test, y_test)`` works as usual.
+    Targets become ``(1 - s) * one_hot + s / classes`` (Keras' own sparse cross-entropy has no
+    label smoothing). Labels stay integers everywhere, so ``model.evaluate(x_test, y_test)``
+    works as usual.
 
     >>> loss = SparseSmoothedCrossentropy(0.1)
     >>> round(float(loss(np.array([0]), np.array([[0.9, 0.1]]))), 4)  # -(.95 ln .9 + .05 ln .1)
     0.2152
     """
-    return _make_loss_class()(label_smoothing)
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "sparse_smoothed_crossentropy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        n = ops.shape(y_pred)[-1]
+        labels = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), n, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(labels, y_pred,
+                                                     label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 # --------------------------------------------------------------------------- timing callback
-def _make_timer_class():
-    import keras
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self, images_per_epoch, targets=(), monitor="val_accuracy", clock=None):
-            super().__init__()
-            self.images_per_epoch = int(images_per_epoch)
-            self.targets = tuple(sorted(float(t) for t in targets))
-            self.monitor = monitor
-            self.clock = clock or time.perf_counter
-            self.epochs: list[dict] = []
-            self.time_to: dict = {t: None for t in self.targets}
-            self.epoch_to: dict = {t: None for t in self.targets}
-            self._t0 = None
-
-        def start(self):
-            """Start the clock now (``fit`` calls this just before ``model.fit``, so the times
-            include building the input pipeline's iterator, which precedes ``on_train_begin``)."""
-            self._t0 = self.clock()
-
-        def on_train_begin(self, logs=None):
-            if self._t0 is None:
-                self._t0 = self.clock()
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = self.clock()
-            self._first_batch = None
-            self._train_end = None
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self._first_batch is None:
-                self._first_batch = self.clock()
-
-        def on_test_begin(self, logs=None):
-            if self._train_end is None:
-                self._train_end = self.clock()
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = self.clock()
-            logs = logs or {}
-            train_end = self._train_end or now
-            train_s = max(train_end - self._epoch_start, 1e-9)
-            elapsed = now - self._t0
-            row = {"epoch": epoch + 1, "wall_s": now - self._epoch_start, "train_s": train_s,
-                   "first_batch_s": (self._first_batch or now) - self._epoch_start,
-                   "elapsed_s": elapsed, "images_per_s": self.images_per_epoch / train_s}
-            for key, value in logs.items():
-                try:
-                    row[key] = float(value)
-                except (TypeError, ValueError):
-                    pass
-            self.epochs.append(row)
-            value = row.get(self.monitor)
-            if value is not None:
-                for t in self.targets:
-                    if self.time_to[t] is None and value >= t:
-                        self.time_to[t] = elapsed
-                        self.epoch_to[t] = epoch + 1
-
-    return Timer
-
-
-_TIMER = None
-
-
-def EpochTimer(images_per_epoch: int, targets: Sequence[float] = (), monitor: str = "val_accuracy",
-               clock=None):
+class EpochTimer(keras.callbacks.Callback):
     """A Keras callback: per-epoch wall time, images/s, and time to each target accuracy.
 
     After ``fit``: ``timer.epochs`` is a list of dicts (``epoch``, ``wall_s`` for the whole
@@ -436,15 +361,69 @@ def EpochTimer(images_per_epoch: int, targets: Sequence[float] = (), monitor: st
     —, ``elapsed_s`` since training began, ``images_per_s`` and the epoch's logs);
     ``timer.time_to[target]`` is the elapsed seconds at the end of the first epoch whose
     ``monitor`` value reached ``target`` (``None`` if never); ``timer.epoch_to`` the epoch.
+    ``clock`` (default ``time.perf_counter``) lets a test drive the time.
 
     >>> timer = EpochTimer(images_per_epoch=60000, targets=(0.9,))
     >>> timer.time_to
     {0.9: None}
     """
-    global _TIMER
-    if _TIMER is None:
-        _TIMER = _make_timer_class()
-    return _TIMER(images_per_epoch, targets, monitor, clock)
+
+    def __init__(self, images_per_epoch: int, targets: Sequence[float] = (),
+                 monitor: str = "val_accuracy", clock=None):
+        super().__init__()
+        self.images_per_epoch = int(images_per_epoch)
+        self.targets = tuple(sorted(float(t) for t in targets))
+        self.monitor = monitor
+        self.clock = clock or time.perf_counter
+        self.epochs: list[dict] = []
+        self.time_to: dict = {t: None for t in self.targets}
+        self.epoch_to: dict = {t: None for t in self.targets}
+        self._t0 = None
+
+    def start(self):
+        """Start the clock now (``fit`` calls this just before ``model.fit``, so the times
+        include building the input pipeline's iterator, which precedes ``on_train_begin``)."""
+        self._t0 = self.clock()
+
+    def on_train_begin(self, logs=None):
+        if self._t0 is None:
+            self._t0 = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.clock()
+        self._first_batch = None
+        self._train_end = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._first_batch is None:
+            self._first_batch = self.clock()
+
+    def on_test_begin(self, logs=None):
+        if self._train_end is None:
+            self._train_end = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        logs = logs or {}
+        train_end = self._train_end or now
+        train_s = max(train_end - self._epoch_start, 1e-9)
+        elapsed = now - self._t0
+        row = {"epoch": epoch + 1, "wall_s": now - self._epoch_start, "train_s": train_s,
+               "first_batch_s": (self._first_batch or now) - self._epoch_start,
+               "elapsed_s": elapsed, "images_per_s": self.images_per_epoch / train_s}
+        for key, value in logs.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                pass
+        self.epochs.append(row)
+        value = row.get(self.monitor)
+        if value is not None:
+            for t in self.targets:
+                if self.time_to[t] is None and value >= t:
+                    self.time_to[t] = elapsed
+                    self.epoch_to[t] = epoch + 1
+
 
 
 # --------------------------------------------------------------------------- checks
@@ -538,8 +517,6 @@ def fit(model, x, y, *, validation_data=None, epochs: int = 10, batch_size: int 
     >>> result = fit(model, x, y, validation_data=(xt, yt), epochs=3, batch_size=256,
     ...              learning_rate=0.2, label_smoothing=0.1, targets=(0.9,))  # doctest: +SKIP
     """
-    import keras
-
     mode = mode or runtime.current_mode()
     if mode not in runtime.MODES:
         raise ValueError(f"mode={mode!r} is unknown; use 'fast' or 'full'.")

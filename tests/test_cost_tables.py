@@ -3,6 +3,7 @@
 import doctest
 import importlib.util
 import json
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ report = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(report)
 
 PAGE = ROOT / "book" / "how_to_run.md"
+PAGE_WIDTH = 100  # the line length of the book's prose
 
 
 def test_report_doctests():
@@ -37,6 +39,50 @@ def test_page_holds_the_tables_of_the_recorded_run():
         "`python bench/report.py --write`")
     for text in texts.values():  # and each section is on the page, not just its markers
         assert text in page
+    # and every section is written whole: tables with every cell, sentences that end, in lines
+    # no longer than the page's (a line of hundreds of characters is what a viewer cuts)
+    for name in report.SECTIONS:
+        lines = _section_on_page(page, name)
+        assert lines, f"the section {name!r} of book/how_to_run.md is empty"
+        if lines[0].startswith("|"):
+            assert all(line.startswith("|") and line.endswith("|") for line in lines), name
+            cells = {line.count("|") for line in lines}
+            assert len(cells) == 1, f"a row of the {name!r} table has a missing cell"
+        else:
+            unfinished = _unfinished_sentences(" ".join(lines))
+            assert not unfinished, f"the section {name!r} stops mid-sentence: {unfinished}"
+            too_long = [line for line in lines if len(line) > PAGE_WIDTH]
+            assert not too_long, f"{name!r} has lines longer than {PAGE_WIDTH}: {too_long}"
+
+
+def _section_on_page(page: str, name: str) -> list[str]:
+    """The non-blank lines between the markers of section ``name``, as the page has them."""
+    match = re.search(rf"^% bench: {name}\n(.*?)^% end bench: {name}$", page, re.S | re.M)
+    assert match, f"book/how_to_run.md has no section {name!r}"
+    return [line for line in match.group(1).splitlines() if line.strip()]
+
+
+# A sentence ends with . ! or ?, perhaps followed by a closing bracket or quote; the next one
+# starts after white space with a capital letter, a digit or a code span.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[)\]\"'’]?\s+(?=[A-Z0-9`])")
+_SENTENCE_END = re.compile(r"[.!?][)\]\"'’]?$")
+
+
+def _unfinished_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that do not end as a sentence does (a cut-off text has one)."""
+    return [s for s in _SENTENCE_BREAK.split(text.strip()) if not _SENTENCE_END.search(s)]
+
+
+def test_a_cut_off_summary_is_caught():
+    # The check above must fail for a summary cut mid-word, as the page once looked in a viewer
+    # that showed 400 characters of its one long line.
+    summary = report.training_summary(report.load()[0]["training"])
+    assert _unfinished_sentences(summary) == []
+    cut = summary[:400]
+    assert not cut.endswith((".", ")")) and _unfinished_sentences(cut) == [
+        cut[cut.rindex(". ") + 2:]]
+    assert _unfinished_sentences("One sentence (with a bracket). Two") == ["Two"]
+    assert _unfinished_sentences("It ends (like this.) And `code` starts the next.") == []
 
 
 def test_fill_replaces_only_the_marked_sections():

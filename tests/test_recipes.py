@@ -1,6 +1,10 @@
 """dlbook.recipes (the reference network, its settings and cache) and the training benchmark."""
 
 import importlib.util
+import json
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -41,7 +45,7 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     import keras
 
     x = np.random.default_rng(0).normal(2.0, 3.0, (16, 5, 5, 4)).astype("float32")
-    fused = recipes.fused_batch_norm_class()(momentum=0.8)
+    fused = recipes.FusedBatchNorm(momentum=0.8)
     plain = keras.layers.BatchNormalization(momentum=0.8)
     for layer in (fused, plain):
         layer.build(x.shape)
@@ -58,6 +62,51 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     # inference uses the moving statistics, exactly as Keras does
     np.testing.assert_allclose(np.asarray(fused(x, training=False)),
                                np.asarray(plain(x, training=False)), rtol=1e-3, atol=1e-3)
+
+
+def test_fused_batch_norm_is_a_module_level_registered_layer():
+    import keras
+
+    assert recipes.FusedBatchNorm.__qualname__ == "FusedBatchNorm"
+    assert issubclass(recipes.FusedBatchNorm, keras.layers.BatchNormalization)
+    assert keras.saving.get_registered_object("dlbook>FusedBatchNorm") is recipes.FusedBatchNorm
+    layer = recipes.FusedBatchNorm(momentum=0.85, epsilon=1e-4, name="bn")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is recipes.FusedBatchNorm
+    assert restored.get_config() == layer.get_config()
+
+
+def test_saved_reference_model_names_its_layers_as_models_cached_before_did(tmp_path):
+    # Models cached by earlier versions (where a factory built the class) name the layer
+    # "FusedBatchNorm" in module dlbook.recipes, registered as "dlbook>FusedBatchNorm";
+    # the module-level class must keep all three, so those caches still load.
+    path = tmp_path / "ref.keras"
+    recipes.reference_model(widths=(4, 8), blocks=(1,)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    bns = [layer for layer in config["config"]["layers"]
+           if layer["class_name"] == "FusedBatchNorm"]
+    assert len(bns) == 4  # stem, widen, and the block's two
+    assert {(b["module"], b["registered_name"]) for b in bns} == {
+        ("dlbook.recipes", "dlbook>FusedBatchNorm")}
+
+
+def test_a_fresh_python_loads_a_saved_reference_model(tmp_path):
+    # A reader's second session: nothing but `from dlbook import recipes` has run before the
+    # cached model is loaded (the class must be known without building a model first).
+    x = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    model = recipes.reference_model(widths=(4, 8), blocks=(1,))
+    path = tmp_path / "ref.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np, keras\n"
+            "from dlbook import recipes\n"
+            "m = keras.models.load_model(sys.argv[1], compile=False)\n"
+            "np.save(sys.argv[2], m.predict(np.load(sys.argv[3]), verbose=0))\n")
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "p.npy"),
+                    str(tmp_path / "x.npy")], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(x, verbose=0),
+                               atol=1e-6)
 
 
 def test_cached_reference_model_trains_once_then_loads(tmp_path, monkeypatch):

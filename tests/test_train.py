@@ -194,6 +194,85 @@ def test_timer_started_before_fit_counts_the_time_before_train_begin():
     assert timer.epochs[0]["elapsed_s"] == pytest.approx(9.0)
 
 
+# --------------------------------------------------------------------------- the Keras classes
+def _round_trip(obj):
+    import keras
+
+    return keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+
+
+@pytest.mark.parametrize("name", ["PixelShift", "WarmupCosineSchedule",
+                                  "SparseSmoothedCrossentropy", "EpochTimer"])
+def test_keras_classes_are_importable_by_name(name):
+    import importlib
+
+    import keras
+
+    cls = getattr(train, name)
+    assert name in train.__all__ and cls.__qualname__ == name  # defined at module level
+    assert getattr(importlib.import_module(cls.__module__), name) is cls
+    if name != "EpochTimer":  # callbacks are not saved with a model
+        assert keras.saving.get_registered_name(cls) == f"dlbook>{name}"
+        assert keras.saving.get_registered_object(f"dlbook>{name}") is cls
+
+
+def test_schedule_survives_keras_saving():
+    schedule = train.one_cycle(0.4, 100, warmup_fraction=0.25)
+    restored = _round_trip(schedule)
+    assert type(restored) is train.WarmupCosineSchedule
+    assert restored.get_config() == schedule.get_config()
+    assert restored.kind == "one_cycle"
+    for step in (0, 10, 25, 60, 100, 130):
+        assert float(restored(step)) == float(schedule(step))
+
+
+def test_loss_survives_keras_saving():
+    loss = train.SparseSmoothedCrossentropy(0.2)
+    restored = _round_trip(loss)
+    assert type(restored) is train.SparseSmoothedCrossentropy
+    assert restored.label_smoothing == 0.2 and restored.name == "sparse_smoothed_crossentropy"
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], np.float32)
+    assert float(restored(np.array([1, 2]), probs)) == float(loss(np.array([1, 2]), probs))
+
+
+def test_pixel_shift_survives_keras_saving_with_its_seed():
+    x, _ = _images(16, seed=3)
+    layer = train.PixelShift(3, seed=11, name="shift")
+    restored = _round_trip(layer)
+    assert type(restored) is train.PixelShift
+    assert restored.pad == 3 and restored.seed == 11 and restored.fill_mode == "constant"
+    np.testing.assert_array_equal(np.asarray(restored(x, training=True)),
+                                  np.asarray(layer(x, training=True)))
+
+
+def test_timer_pickles():
+    import pickle
+
+    timer = train.EpochTimer(images_per_epoch=100, targets=(0.8, 0.5))
+    copy = pickle.loads(pickle.dumps(timer))
+    assert type(copy) is train.EpochTimer
+    assert copy.targets == (0.5, 0.8) and copy.time_to == {0.5: None, 0.8: None}
+
+
+def test_fitted_model_saves_and_loads_with_its_loss_and_schedule(tmp_path):
+    import keras
+
+    x, y = _images(64, seed=4)
+    model = _tiny_model()
+    train.fit(model, x, y, epochs=1, batch_size=32, label_smoothing=0.1, mode="fast", verbose=0,
+              augment=True)
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # compile=True: the loss and the optimizer too
+    assert type(loaded.loss) is train.SparseSmoothedCrossentropy
+    assert loaded.loss.label_smoothing == pytest.approx(0.1)
+    assert loaded.optimizer.get_config()["learning_rate"]["registered_name"] == (
+        "dlbook>WarmupCosineSchedule")
+    assert isinstance(loaded.optimizer._learning_rate, train.WarmupCosineSchedule)
+    np.testing.assert_allclose(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0),
+                               atol=1e-6)
+
+
 # --------------------------------------------------------------------------- errors
 def _tiny_model(outputs=10):
     import keras
