@@ -1,0 +1,240 @@
+"""Colab-ready copies (dlbook.colab): each MyST construct on small inputs, then the real build."""
+
+import base64
+import html as htmlmod
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from dlbook import colab
+
+# A 1x1 PNG, base64.
+PNG = base64.b64encode(
+    bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                  "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+).decode()
+
+BIB = r"""
+@inproceedings{he2016deep,
+  author = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
+  title = {Deep Residual Learning for Image Recognition},
+  booktitle = {CVPR},
+  year = {2016},
+  doi = {10.1109/CVPR.2016.90}
+}
+@article{lecun1998gradient,
+  author = {LeCun, Yann and Bottou, L{\'e}on},
+  title = {Gradient-based learning applied to document recognition},
+  journal = {Proceedings of the IEEE},
+  year = {1998},
+  eprint = {1234.5678},
+  archiveprefix = {arXiv}
+}
+@article{hubel1959,
+  author = {Hubel, David H.},
+  title = {Receptive fields of single neurones},
+  journal = {J. Physiol.},
+  year = {1959}
+}
+"""
+
+
+@pytest.fixture
+def page(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text(BIB)
+    book = colab.Book(
+        site_url="https://o.github.io/r/",
+        repo_url="https://github.com/o/r",
+        ref="0123456789abcdef0123456789abcdef01234567",
+        targets={
+            "fig-a": ("notebooks/02_x", "fig-a", "figure", "2.3"),
+            "fig-far": ("notebooks/01_y", "fig-far", "figure", "1.4"),
+            "eq-a": ("notebooks/02_x", "equation-eq-a", "equation", "2.1"),
+        },
+        titles={"notebooks/02_x": "Design patterns", "book/how_to_run": "How to run"},
+        numfig_format={"figure": "Fig. %s"},
+        eqref_format="Eq. {number}",
+        bib_files=[bib],
+    )
+    glue = {
+        "n": {"text/plain": "1234567"},
+        "pi": {"text/plain": "3.14159"},
+        "word": {"text/plain": "'shirt'"},
+        "verdict": {"text/markdown": "**better** than", "text/plain": "<Markdown>"},
+        "fig": {"image/png": PNG, "text/plain": "<Figure>"},
+    }
+    return colab.Page("notebooks/02_x", book, glue)
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def test_glue_text_applies_the_format_spec_like_the_site(page):
+    out = page.markdown("{glue:text}`n:,` and {glue:text}`pi:.1f` and {glue:text}`word`.")
+    assert out == f"{1234567:,} and {3.14159:.1f} and shirt."
+
+
+def test_glue_md_pastes_the_markdown(page):
+    assert page.markdown("it was {glue:md}`verdict` the rest") == "it was **better** than the rest"
+
+
+def test_unknown_glue_key_is_a_clear_error(page):
+    with pytest.raises(colab.ColabError, match="glue key 'missing'.*make book"):
+        page.markdown("{glue:text}`missing`")
+
+
+def test_numref_gives_the_site_number_and_links(page):
+    assert page.markdown("see {numref}`fig-a`") == "see [Fig. 2.3](#fig-a)"
+    far = page.markdown("{numref}`fig-far`")
+    assert far == "[Fig. 1.4](https://o.github.io/r/notebooks/01_y.html#fig-far)"
+    assert page.markdown("{numref}`Figure %s <fig-a>`") == "[Figure 2.3](#fig-a)"
+
+
+def test_eq_role_and_labelled_equation_carry_the_same_number(page):
+    text = "Look:\n\n$$\nx = 1\n$$ (eq-a)\n\nso {eq}`eq-a` holds."
+    out = page.markdown(text)
+    assert '<a id="eq-a"></a>' in out
+    assert re.search(r"\$\$\nx = 1 \\tag\{2\.1\}\n\$\$", out)
+    assert "[Eq. 2.1](#eq-a)" in out
+    assert not colab.MYST_LEFTOVER.search(out)
+
+
+def test_doc_role_links_to_the_published_page(page):
+    out = page.markdown("see {doc}`../book/how_to_run`.")
+    assert out == "see [How to run](https://o.github.io/r/book/how_to_run.html)."
+
+
+def test_footcite_is_author_year_and_footbibliography_lists_them_in_order(page):
+    out = page.markdown("A {footcite:p}`lecun1998gradient,he2016deep`; {footcite:t}`hubel1959` "
+                        "and {footcite:p}`he2016deep` again.\n\n```{footbibliography}\n```")
+    assert "([LeCun and Bottou, 1998](#ref-lecun1998gradient); [He et al., 2016](#ref-he2016deep))" in out
+    assert "[Hubel (1959)](#ref-hubel1959)" in out
+    refs = [line for line in out.splitlines() if line.startswith("- ")]
+    assert [re.search(r'id="ref-([^"]+)"', r).group(1) for r in refs] == [
+        "lecun1998gradient", "he2016deep", "hubel1959"]
+    assert "https://doi.org/10.1109/CVPR.2016.90" in refs[1]
+    assert "arxiv.org/abs/1234.5678" in refs[0]
+    assert "Léon" in refs[0] or "L. Bottou" in refs[0] or "Bottou" in refs[0]
+    # The next bibliography starts afresh.
+    assert page.markdown("```{footbibliography}\n```") == ""
+
+
+def test_unknown_citation_is_a_clear_error(page):
+    with pytest.raises(colab.ColabError, match="citation 'nobody2000'"):
+        page.markdown("{footcite:p}`nobody2000`")
+
+
+# --------------------------------------------------------------------------- directives
+
+
+def test_glue_figure_embeds_the_image_with_number_caption_and_anchor(page):
+    text = ("```{glue:figure} fig\n:name: fig-a\n\nThe caption, with {glue:text}`n:,` "
+            "values.\n```\n\nAfter.")
+    out = page.markdown(text)
+    assert '<a id="fig-a"></a>' in out
+    assert f"![Fig. 2.3](data:image/png;base64,{PNG})" in out
+    assert "**Fig. 2.3:** *The caption, with 1,234,567 values.*" in out
+    assert out.endswith("After.")
+
+
+def test_dropdown_admonition_becomes_details(page):
+    text = ":::{admonition} Worked answers\n:class: dropdown\n\n**1.** It is {glue:text}`pi:.2f`.\n:::"
+    out = page.markdown(text)
+    assert out.startswith("<details>\n<summary>Worked answers</summary>\n\n")
+    assert out.endswith("</details>")
+    assert "**1.** It is 3.14." in out
+
+
+def test_plain_admonition_becomes_a_block_quote(page):
+    out = page.markdown(":::{note}\nRead this.\n\nTwice.\n:::")
+    assert out == "> **Note**\n>\n> Read this.\n>\n> Twice."
+
+
+def test_targets_become_anchors_and_code_blocks_are_left_alone(page):
+    text = "(sec-a)=\n## A\n\n```python\nx = '{glue:text}`n`'\n```"
+    out = page.markdown(text)
+    assert out.startswith('<a id="sec-a"></a>\n## A')
+    assert "x = '{glue:text}`n`'" in out
+
+
+def test_unclosed_or_unknown_directive_is_a_clear_error(page):
+    with pytest.raises(colab.ColabError, match="never closed"):
+        page.markdown("```{glue:figure} fig\n:name: fig-a\ncaption")
+    with pytest.raises(colab.ColabError, match="directive \\{tabbed\\}"):
+        page.markdown("```{tabbed} A\nx\n```")
+
+
+def test_leftover_pattern_catches_every_construct():
+    for text in ["{glue:text}`a`", "{numref}`f`", "{eq}`e`", "{doc}`d`", "{footcite:p}`k`",
+                 "```{glue:figure} f\n```", ":::{admonition} A\n:::", "$$ x $$ (eq-x)",
+                 "(label)=", "```{footbibliography}\n```"]:
+        assert colab.MYST_LEFTOVER.search(text), text
+    assert not colab.MYST_LEFTOVER.search("$x_{in}$ and `code` and ```python\n```")
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def _synthetic_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# T\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            "(https://colab.research.google.com/github/o/r/blob/main/notebooks/02_x.ipynb)"),
+        nbformat.v4.new_code_cell(
+            'pip("dlbook @ git+https://github.com/o/r")', execution_count=1,
+            outputs=[nbformat.v4.new_output("stream", name="stderr", text="TF noise\n"),
+                     nbformat.v4.new_output("stream", name="stdout", text="ok\n")]),
+        nbformat.v4.new_code_cell("glue('n', 1)", execution_count=2, outputs=[
+            nbformat.v4.new_output("display_data", data={
+                "application/papermill.record/text/plain": "1"},
+                metadata={"scrapbook": {"name": "n", "mime_prefix": "application/papermill.record/"}}),
+            nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=2)]),
+        nbformat.v4.new_markdown_cell("N = {glue:text}`n:,`"),
+    ]
+    return nb
+
+
+def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(page):
+    nb = _synthetic_notebook()
+    copy, pinned = colab.convert_notebook(nb, page, "x")
+    assert pinned == 1
+    assert "git+https://github.com/o/r@0123456789abcdef0123456789abcdef01234567" in copy.cells[1].source
+    assert "/github/o/r/blob/colab/notebooks/02_x.ipynb" in copy.cells[0].source
+    assert [o.get("name") for o in copy.cells[1].outputs] == ["stdout"]
+    assert [o.output_type for o in copy.cells[2].outputs] == ["execute_result"]
+    assert copy.cells[3].source == "N = 1,234,567"
+    nbformat.validate(copy)
+    assert nb.cells[3].source == "N = {glue:text}`n:,`"  # the input is not modified
+
+
+def test_site_url_and_ref_override(monkeypatch, tmp_path):
+    assert colab.site_url_from_repository("https://github.com/a/b.git") == "https://a.github.io/b/"
+    with pytest.raises(colab.ColabError, match="html.baseurl"):
+        colab.site_url_from_repository("https://gitlab.com/a/b")
+    monkeypatch.setenv(colab.REF_ENV, "v1.2")
+    assert colab.git_ref(tmp_path) == "v1.2"
+    monkeypatch.delenv(colab.REF_ENV)
+    assert re.fullmatch(r"[0-9a-f]{40}", colab.git_ref(ROOT))
+
+
+def test_cli_rejects_a_folder_that_is_not_an_executed_build(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "dlbook.colab", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "not an executed jupyter-book build" in result.stderr and "make book" in result.stderr
+
+
+def test_import_dlbook_colab_stays_light():
+    code = ("import sys, dlbook.colab; heavy = [m for m in ('sphinx', 'pybtex', 'nbformat', "
+            "'myst_nb') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
