@@ -80,6 +80,8 @@ class Book:
     ref: str
     targets: dict = field(default_factory=dict)  # label -> (docname, anchor id, kind, number)
     titles: dict = field(default_factory=dict)  # docname -> page title
+    sources: dict = field(default_factory=dict)  # docname -> source file
+    cache_dir: Path | None = None  # jupyter-cache folder of the build
     numfig_format: dict = field(default_factory=lambda: {"figure": "Fig. %s"})
     eqref_format: str = "({number})"
     remove_stderr: bool = True
@@ -163,6 +165,9 @@ def load_book(build_dir: Path) -> Book:
     book.remove_stderr = getattr(config, "nb_output_stderr", "show") == "remove"
     book.bib_files = [Path(env.srcdir) / p for p in getattr(config, "bibtex_bibfiles", [])]
     book.titles = {doc: node.astext() for doc, node in env.titles.items()}
+    book.sources = {doc: Path(env.doc2path(doc)) for doc in env.found_docs}
+    cache = getattr(getattr(env, "mystnb_config", None), "execution_cache_path", "")
+    book.cache_dir = Path(cache) if cache else build_dir / ".jupyter_cache"
 
     fignumbers = env.toc_fignumbers
     for label, (docname, anchor, _title) in env.domaindata["std"]["labels"].items():
@@ -393,7 +398,7 @@ class Page:
         text = self.markdown(caption).strip()
         if text or prefix:
             lead = f"**{prefix}:** " if prefix else ""
-            out.append(f"{lead}*{text}*" if text else lead.strip())
+            out.append(f"{lead}{text}" if text else lead.strip())
         return "\n".join(out)
 
     def equation(self, body: str, label: str | None) -> str:
@@ -546,6 +551,37 @@ def chapter_docs(build_dir: Path) -> list[str]:
                   if ".ipynb_checkpoints" not in p.parts)
 
 
+def executed_notebook(book: Book, doc: str, executed_path: Path):
+    """The executed notebook of ``doc`` with all its outputs.
+
+    myst-nb 1.4 writes ``jupyter_execute/<doc>.ipynb`` with outputs only when it executed the
+    notebook in that build; when it took the outputs from jupyter-cache, the file written there
+    has none. So the outputs come from the build's jupyter-cache when it holds this notebook,
+    and from ``jupyter_execute/`` otherwise (builds with ``execute_notebooks: force`` or ``auto``).
+    """
+    import nbformat
+
+    source = book.sources.get(doc)
+    if book.cache_dir and book.cache_dir.is_dir() and source and source.is_file():
+        from jupyter_cache import get_cache
+
+        try:
+            _pk, merged = get_cache(book.cache_dir).merge_match_into_notebook(
+                nbformat.read(source, as_version=4))
+            return merged
+        except KeyError:
+            pass  # not cached (or the source changed since): fall back to jupyter_execute
+    if not executed_path.is_file():
+        raise ColabError(f"{executed_path} is missing; {FIX}.")
+    nb = nbformat.read(executed_path, as_version=4)
+    if not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+        raise ColabError(
+            f"{doc}: the build holds no executed outputs for it (not in {book.cache_dir} and none "
+            f"in {executed_path}); the notebook changed since the build or was not executed: "
+            f"{FIX}.")
+    return nb
+
+
 def convert_build(build_dir, out=None, log=print) -> list[Path]:
     """Write a Colab-ready copy of every executed notebook of ``build_dir``; return the paths."""
     import nbformat
@@ -561,7 +597,7 @@ def convert_build(build_dir, out=None, log=print) -> list[Path]:
     written = []
     for doc in docs:
         src = build_dir / "jupyter_execute" / f"{doc}.ipynb"
-        nb = nbformat.read(src, as_version=4)
+        nb = executed_notebook(book, doc, src)
         page = Page(doc, book, load_glue(src.with_name(src.stem + ".glue.json")))
         copy, pinned = convert_notebook(nb, page, doc)
         if not pinned:

@@ -141,7 +141,7 @@ def test_glue_figure_embeds_the_image_with_number_caption_and_anchor(page):
     out = page.markdown(text)
     assert '<a id="fig-a"></a>' in out
     assert f"![Fig. 2.3](data:image/png;base64,{PNG})" in out
-    assert "**Fig. 2.3:** *The caption, with 1,234,567 values.*" in out
+    assert "**Fig. 2.3:** The caption, with 1,234,567 values." in out
     assert out.endswith("After.")
 
 
@@ -238,3 +238,145 @@ def test_import_dlbook_colab_stays_light():
             "'myst_nb') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- the real build
+
+
+@pytest.fixture(scope="session")
+def book_build():
+    """The fast-mode book build (``<root>/_build/test/_build``), made once per session.
+
+    The lead moves this fixture into conftest.py; jupyter-cache re-executes only changed notebooks.
+    """
+    out = ROOT / "_build" / "test"
+    env = dict(os.environ, DLBOOK_MODE="fast")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "--keep-going"],
+        capture_output=True, text=True, env=env, cwd=ROOT)
+    assert result.returncode == 0, f"jupyter-book build failed:\n{(result.stdout + result.stderr)[-6000:]}"
+    return out / "_build"
+
+
+@pytest.fixture(scope="session")
+def colab_copies(book_build, tmp_path_factory):
+    out = tmp_path_factory.mktemp("colab")
+    paths = colab.convert_build(book_build, out, log=lambda line: None)
+    assert paths, "no notebooks converted"
+    return {p.relative_to(out).with_suffix("").as_posix(): nbformat.read(p, as_version=4)
+            for p in paths}
+
+
+def _site_page(book_build, doc):
+    return (book_build / "html" / f"{doc}.html").read_text(encoding="utf-8")
+
+
+def _markdown(nb):
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_every_chapter_is_converted_valid_and_keeps_its_outputs(book_build, colab_copies):
+    executed = sorted(p.stem for p in (book_build / "jupyter_execute" / "notebooks").glob("*.ipynb"))
+    assert sorted(Path(d).name for d in colab_copies) == executed and len(executed) >= 4
+    for doc, nb in colab_copies.items():
+        nbformat.validate(nb)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert len(outputs) >= 5, doc
+        assert not [o for o in outputs if o.get("name") == "stderr"], doc  # as on the site
+        assert not [o for o in outputs if "scrapbook" in o.get("metadata", {})], doc
+
+
+def test_no_myst_markup_is_left(colab_copies):
+    for doc, nb in colab_copies.items():
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                m = colab.MYST_LEFTOVER.search(cell.source)
+                assert m is None, f"{doc}: {m.group(0)!r} left in\n{cell.source[:300]}"
+
+
+def test_figure_and_equation_numbers_match_the_site(book_build, colab_copies):
+    checked, kinds, equations = 0, set(), 0
+    for doc, nb in colab_copies.items():
+        page = _site_page(book_build, doc)
+        site_figs = dict(re.findall(
+            r'<figure[^>]*id="([^"]+)"[^>]*>.*?<span class="caption-number">([^<]+?)\s*</span>',
+            page, re.S))
+        site_eqs = dict(re.findall(
+            r'<span class="eqno">\(([\d.]+)\)<a class="headerlink" href="#equation-([^"]+)"', page))
+        site_eqs = {label: number for number, label in site_eqs.items()}
+        text = _markdown(nb)
+        copy_figs = dict(re.findall(r'<a id="([^"]+)"></a>\n\n!\[([^\]]+)\]\(data:image', text))
+        copy_eqs = dict(re.findall(r'<a id="([^"]+)"></a>\n\n\$\$.*?\\tag\{([\d.]+)\}', text, re.S))
+        assert site_figs and copy_figs == site_figs, doc
+        assert copy_eqs == site_eqs, doc
+        equations += len(site_eqs)
+        # Every reference in the text shows the number the site shows for the same target.
+        site_refs = {href: htmlmod.unescape(shown) for href, shown in re.findall(
+            r'<a class="reference internal" href="#([\w-]+)">(?:<span[^>]*>)?([^<]+)(?:</span>)?</a>',
+            page)}
+        copy_refs = re.findall(r"\[((?:Fig\.|Eq\.) [\d.]+)\]\(#([\w-]+)\)", text)
+        for shown, label in copy_refs:
+            assert shown == site_refs.get(label, site_refs.get(f"equation-{label}")), (doc, label)
+        kinds |= {shown.split()[0] for shown, _ in copy_refs}
+        checked += len(copy_refs)
+    assert checked >= 20 and kinds == {"Fig.", "Eq."} and equations >= 4
+
+
+def test_glued_values_match_the_site(book_build, colab_copies):
+    """The n-th {glue:text} of a chapter shows the n-th pasted value of the site's page."""
+    checked = 0
+    for doc, nb in colab_copies.items():
+        source = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+        site = [htmlmod.unescape(v) for v in
+                re.findall(r'<span class="pasted-text">([^<]*)</span>', _site_page(book_build, doc))]
+        roles = [(i, m.group(1)) for i, c in enumerate(source.cells) if c.cell_type == "markdown"
+                 for m in re.finditer(r"\{glue:text\}`([^`]+)`", c.source)]
+        assert len(site) == len(roles) > 0, doc
+        for (index, key), value in zip(roles, site):
+            assert value in nb.cells[index].source, (doc, key, value)
+            checked += 1
+    assert checked >= 100
+
+
+def test_install_cell_pins_the_build_commit_and_badge_opens_the_copy(colab_copies):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    ref = os.environ.get(colab.REF_ENV) or head
+    for doc, nb in colab_copies.items():
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        pins = re.findall(r"git\+https://github\.com/[\w.-]+/[\w.-]+@([\w./-]+)", code)
+        assert pins == [ref], doc
+        badge = re.search(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w-]+)/(\S+?)\)",
+                          nb.cells[0].source)
+        assert badge and badge.groups() == (colab.COLAB_BRANCH, f"{doc}.ipynb"), doc
+
+
+def test_every_dropdown_answer_is_folded_in_details(colab_copies):
+    folded = 0
+    for doc, nb in colab_copies.items():
+        source = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+        for index, cell in enumerate(source.cells):
+            for m in re.finditer(r":::\{admonition\}\s*(.*)\n:class: dropdown\n(.*?)\n:::", cell.source, re.S):
+                copy = nb.cells[index].source
+                start = copy.index(f"<details>\n<summary>{m.group(1).strip()}</summary>")
+                end = copy.index("</details>", start)
+                # Every answer of the source ("**1.**", "**2.**", ...) is inside the fold.
+                answers = re.findall(r"^\*\*\d+\.\*\*", m.group(2), re.M)
+                assert answers, doc
+                for answer in answers:
+                    assert start < copy.index(answer) < end, (doc, answer)
+                folded += 1
+    assert folded >= 4
+
+
+def test_references_list_every_cited_work_with_links(colab_copies, book_build):
+    for doc, nb in colab_copies.items():
+        source = _markdown(nbformat.read(ROOT / f"{doc}.ipynb", as_version=4))
+        cited = {k.strip() for keys in re.findall(r"\{footcite:[pt]\}`([^`]+)`", source)
+                 for k in keys.split(",")}
+        listed = set(re.findall(r'^- <a id="ref-([^"]+)"></a>', _markdown(nb), re.M))
+        assert listed == cited, doc
+        # The site's footnotes list the same works.
+        site = set(re.findall(r'id="footcite-([^"]+)"', _site_page(book_build, doc)))
+        assert site == cited, doc
