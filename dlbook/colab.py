@@ -27,7 +27,9 @@ What the copy contains instead of MyST:
   ``\\tag{N.M}``; ``{doc}`` as a link to the page on the published site;
 - ``{footcite:p}`` / ``{footcite:t}`` as author-year text, and ``{footbibliography}`` as the
   chapter's reference list in citation order, with DOI / arXiv / URL links;
-- admonitions as block quotes, folded ones (class ``dropdown``) as ``<details>``;
+- admonitions as block quotes, folded ones (class ``dropdown``) as ``<details>``; code cells
+  tagged ``hide-cell`` (computed answers) folded in Colab (``cellView: form``) and Jupyter
+  (``jupyter.source_hidden``); ``hide-input`` cells stay visible, as the style guide asks;
 - the install cell pinned to the commit the build was made from (``git rev-parse HEAD``, or
   ``$DLBOOK_COLAB_REF``), and the Colab badge pointing at the copy on the ``colab`` branch.
 
@@ -237,6 +239,10 @@ def reference_list(keys: list[str], entries) -> str:
     for key in keys:
         formatted = next(iter(style.format_entries([entries[key]])))
         text = formatted.text.render_as("markdown").replace("\n", " ")
+        # A bare URL: pybtex escapes its text ("papers\.nips\.cc"), which some renderers show.
+        text = re.sub(r"\[([^\]]*)\]\((https?://[^)\s]+)\)",
+                      lambda m: f"<{m.group(2)}>" if m.group(1).replace("\\", "") == m.group(2)
+                      else m.group(0), text)
         lines.append(f'- <a id="ref-{key}"></a>{text}')
     return "\n".join(lines)
 
@@ -520,6 +526,10 @@ def convert_notebook(nb, page: Page, name: str):
             tags = set(cell.metadata.get("tags", []))
             if tags & {"remove-output", "remove-cell"}:
                 cell.outputs = []
+            if "hide-cell" in tags:  # folded on the site (worked answers): folded here too
+                cell.metadata["cellView"] = "form"  # Colab: code behind "Show code"
+                cell.metadata.setdefault("jupyter", {}).update(source_hidden=True,
+                                                               outputs_hidden=True)
             cell.outputs = [o for o in cell.outputs if _keep_output(o, book)]
             for output in cell.outputs:
                 data = output.get("data", {})

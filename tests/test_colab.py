@@ -35,7 +35,8 @@ BIB = r"""
   journal = {Proceedings of the IEEE},
   year = {1998},
   eprint = {1234.5678},
-  archiveprefix = {arXiv}
+  archiveprefix = {arXiv},
+  url = {https://example.org/a-b_c.pdf}
 }
 @article{hubel1959,
   author = {Hubel, David H.},
@@ -122,6 +123,7 @@ def test_footcite_is_author_year_and_footbibliography_lists_them_in_order(page):
         "lecun1998gradient", "he2016deep", "hubel1959"]
     assert "https://doi.org/10.1109/CVPR.2016.90" in refs[1]
     assert "arxiv.org/abs/1234.5678" in refs[0]
+    assert "URL: <https://example.org/a-b_c.pdf>" in refs[0]  # a bare URL, not escaped text
     assert "Léon" in refs[0] or "L. Bottou" in refs[0] or "Bottou" in refs[0]
     # The next bibliography starts afresh.
     assert page.markdown("```{footbibliography}\n```") == ""
@@ -199,6 +201,9 @@ def _synthetic_notebook():
                 metadata={"scrapbook": {"name": "n", "mime_prefix": "application/papermill.record/"}}),
             nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=2)]),
         nbformat.v4.new_markdown_cell("N = {glue:text}`n:,`"),
+        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["hide-cell"]}),
+        nbformat.v4.new_code_cell("plot()", metadata={"tags": ["hide-input", "remove-output"]},
+                                  outputs=[nbformat.v4.new_output("stream", text="x\n")]),
     ]
     return nb
 
@@ -212,6 +217,8 @@ def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(pa
     assert [o.get("name") for o in copy.cells[1].outputs] == ["stdout"]
     assert [o.output_type for o in copy.cells[2].outputs] == ["execute_result"]
     assert copy.cells[3].source == "N = 1,234,567"
+    assert copy.cells[4].metadata["cellView"] == "form" and copy.cells[4].metadata["jupyter"]["source_hidden"]
+    assert "cellView" not in copy.cells[5].metadata and copy.cells[5].outputs == []
     nbformat.validate(copy)
     assert nb.cells[3].source == "N = {glue:text}`n:,`"  # the input is not modified
 
@@ -290,9 +297,12 @@ def test_every_chapter_is_converted_valid_and_keeps_its_outputs(book_build, cola
 def test_no_myst_markup_is_left(colab_copies):
     for doc, nb in colab_copies.items():
         for cell in nb.cells:
-            if cell.cell_type == "markdown":
-                m = colab.MYST_LEFTOVER.search(cell.source)
-                assert m is None, f"{doc}: {m.group(0)!r} left in\n{cell.source[:300]}"
+            texts = [cell.source] if cell.cell_type == "markdown" else [
+                "".join(o.data["text/markdown"]) for o in cell.get("outputs", [])
+                if "text/markdown" in o.get("data", {})]
+            for text in texts:
+                m = colab.MYST_LEFTOVER.search(text)
+                assert m is None, f"{doc}: {m.group(0)!r} left in\n{text[:300]}"
 
 
 def test_figure_and_equation_numbers_match_the_site(book_build, colab_copies):
