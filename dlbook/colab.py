@@ -89,6 +89,7 @@ class Book:
     remove_stderr: bool = True
     bib_files: list = field(default_factory=list)
     _bib: dict | None = None
+    _labels: dict | None = None
 
     def page_url(self, docname: str, anchor: str = "") -> str:
         return self.site_url + docname + ".html" + (f"#{anchor}" if anchor else "")
@@ -104,6 +105,18 @@ class Book:
                     data.entries[key] = entry
             self._bib = data.entries
         return self._bib
+
+    def cite_label(self, key: str) -> tuple[str, str]:
+        """("He et al.", "2016a"): author-year, with a letter when two works share both."""
+        if self._labels is None:
+            entries = self.bibliography()
+            plain = {k: author_year(e) for k, e in entries.items()}
+            self._labels = {}
+            for k, (who, year) in plain.items():
+                same = [o for o in entries if plain[o] == (who, year)]  # in .bib file order
+                suffix = "abcdefghijklmnopqrstuvwxyz"[same.index(k)] if len(same) > 1 else ""
+                self._labels[k] = (who, year + suffix)
+        return self._labels[key]
 
 
 def site_url_from_repository(repo_url: str) -> str:
@@ -357,7 +370,7 @@ class Page:
                 raise ColabError(f"{self.docname}: citation {key!r} is not in the .bib files.")
             if key not in self.cited:
                 self.cited.append(key)
-            who, year = author_year(entries[key])
+            who, year = self.book.cite_label(key)
             parts.append(f"[{who} ({year})](#ref-{key})" if textual else f"[{who}, {year}](#ref-{key})")
         return "; ".join(parts) if textual else "(" + "; ".join(parts) + ")"
 

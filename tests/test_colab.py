@@ -38,6 +38,12 @@ BIB = r"""
   archiveprefix = {arXiv},
   url = {https://example.org/a-b_c.pdf}
 }
+@inproceedings{he2016identity,
+  author = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
+  title = {Identity Mappings in Deep Residual Networks},
+  booktitle = {ECCV},
+  year = {2016}
+}
 @article{hubel1959,
   author = {Hubel, David H.},
   title = {Receptive fields of single neurones},
@@ -116,7 +122,7 @@ def test_doc_role_links_to_the_published_page(page):
 def test_footcite_is_author_year_and_footbibliography_lists_them_in_order(page):
     out = page.markdown("A {footcite:p}`lecun1998gradient,he2016deep`; {footcite:t}`hubel1959` "
                         "and {footcite:p}`he2016deep` again.\n\n```{footbibliography}\n```")
-    assert "([LeCun and Bottou, 1998](#ref-lecun1998gradient); [He et al., 2016](#ref-he2016deep))" in out
+    assert "([LeCun and Bottou, 1998](#ref-lecun1998gradient); [He et al., 2016a](#ref-he2016deep))" in out
     assert "[Hubel (1959)](#ref-hubel1959)" in out
     refs = [line for line in out.splitlines() if line.startswith("- ")]
     assert [re.search(r'id="ref-([^"]+)"', r).group(1) for r in refs] == [
@@ -127,6 +133,11 @@ def test_footcite_is_author_year_and_footbibliography_lists_them_in_order(page):
     assert "Léon" in refs[0] or "L. Bottou" in refs[0] or "Bottou" in refs[0]
     # The next bibliography starts afresh.
     assert page.markdown("```{footbibliography}\n```") == ""
+
+
+def test_same_authors_and_year_get_letters(page):
+    out = page.markdown("{footcite:t}`he2016identity` after {footcite:t}`he2016deep`")
+    assert out == "[He et al. (2016b)](#ref-he2016identity) after [He et al. (2016a)](#ref-he2016deep)"
 
 
 def test_unknown_citation_is_a_clear_error(page):
