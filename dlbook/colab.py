@@ -134,23 +134,26 @@ def site_url_from_repository(repo_url: str) -> str:
     return f"https://{m.group(1)}.github.io/{m.group(2)}/"
 
 
-def git_ref(root: Path) -> str:
-    """The commit to pin: ``$DLBOOK_COLAB_REF`` if set, else ``git rev-parse HEAD`` of ``root``."""
+def git_ref(root: Path, fallback: str = "main", log=print) -> str:
+    """The ref the install cell pins: ``$DLBOOK_COLAB_REF`` if set, else the commit of ``root``.
+
+    Outside a git clone (a source archive) there is no commit to pin: the copy then installs
+    from the branch ``fallback``, and that is announced in one line.
+    """
     ref = os.environ.get(REF_ENV, "").strip()
     if ref:
         return ref
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise ColabError(
-            f"cannot read the commit of {root} ({exc}); build from a git clone or set "
-            f"{REF_ENV} to the commit or tag the install cell should use."
-        ) from None
+    except (OSError, subprocess.CalledProcessError):
+        log(f"dlbook.colab: {root} is not a git clone, so the install cells use the branch "
+            f"{fallback!r} instead of a commit (set {REF_ENV} to pin one).")
+        return fallback
     return out.stdout.strip()
 
 
-def load_book(build_dir: Path) -> Book:
+def load_book(build_dir: Path, log=print) -> Book:
     """Read numbers, titles and settings from the Sphinx environment of an executed build."""
     import pickle
 
@@ -173,7 +176,8 @@ def load_book(build_dir: Path) -> Book:
     base = (config.html_baseurl or "").strip()
     site_url = (base.rstrip("/") + "/") if base else site_url_from_repository(repo_url)
 
-    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(env.srcdir)))
+    branch = (config.html_theme_options or {}).get("repository_branch") or "main"
+    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(env.srcdir), branch, log))
     book.numfig_format = dict(config.numfig_format or {})
     if config.math_eqref_format:
         book.eqref_format = config.math_eqref_format
@@ -612,7 +616,7 @@ def convert_build(build_dir, out=None, log=print) -> list[Path]:
     build_dir = Path(build_dir)
     if not build_dir.is_dir():
         raise ColabError(f"{build_dir} does not exist; {FIX}, then pass its _build folder.")
-    book = load_book(build_dir)
+    book = load_book(build_dir, log)
     out = Path(out) if out else build_dir / "colab"
     docs = chapter_docs(build_dir)
     if not docs:

@@ -242,6 +242,9 @@ def test_site_url_and_ref_override(monkeypatch, tmp_path):
     assert colab.git_ref(tmp_path) == "v1.2"
     monkeypatch.delenv(colab.REF_ENV)
     assert re.fullmatch(r"[0-9a-f]{40}", colab.git_ref(ROOT))
+    said = []
+    assert colab.git_ref(tmp_path, "main", said.append) == "main"  # not a clone: announced
+    assert len(said) == 1 and "not a git clone" in said[0] and colab.REF_ENV in said[0]
 
 
 def test_cli_rejects_a_folder_that_is_not_an_executed_build(tmp_path):
