@@ -81,6 +81,7 @@ class Book:
     repo_url: str
     ref: str
     targets: dict = field(default_factory=dict)  # label -> (docname, anchor id, kind, number)
+    sections: dict = field(default_factory=dict)  # label -> (docname, anchor id, title)
     titles: dict = field(default_factory=dict)  # docname -> page title
     sources: dict = field(default_factory=dict)  # docname -> source file
     cache_dir: Path | None = None  # jupyter-cache folder of the build
@@ -189,7 +190,8 @@ def load_book(build_dir: Path, log=print) -> Book:
     book.cache_dir = Path(cache) if cache else build_dir / ".jupyter_cache"
 
     fignumbers = env.toc_fignumbers
-    for label, (docname, anchor, _title) in env.domaindata["std"]["labels"].items():
+    for label, (docname, anchor, title) in env.domaindata["std"]["labels"].items():
+        book.sections[label] = (docname, anchor, title)
         for kind, ids in fignumbers.get(docname, {}).items():
             if anchor in ids:
                 number = ".".join(str(n) for n in ids[anchor])
@@ -355,8 +357,10 @@ class Page:
                 if docname not in self.book.titles:
                     raise ColabError(f"{self.docname}: {{doc}} target {target!r} is not a page.")
                 return f"[{text or self.book.titles[docname]}]({self.book.page_url(docname)})"
-            docname, anchor, _kind, _number = self._target(target)
-            return f"[{text or target}]({self._href(docname, anchor, target)})"
+            if target not in self.book.sections:
+                raise ColabError(f"{self.docname}: unknown {{ref}} label {target!r}; {FIX}.")
+            docname, anchor, title = self.book.sections[target]
+            return f"[{text or title or target}]({self._href(docname, anchor, target)})"
         if name in ("footcite:p", "footcite:t", "footcite", "cite:p", "cite:t", "cite"):
             return self.cite(name.endswith(":t"), [k.strip() for k in content.split(",")])
         if name == "math":

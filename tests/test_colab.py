@@ -67,6 +67,7 @@ def page(tmp_path):
             "eq-a": ("notebooks/02_x", "equation-eq-a", "equation", "2.1"),
         },
         titles={"notebooks/02_x": "Design patterns", "book/how_to_run": "How to run"},
+        sections={"modes": ("book/how_to_run", "modes", "The two modes")},
         numfig_format={"figure": "Fig. %s"},
         eqref_format="Eq. {number}",
         bib_files=[bib],
@@ -114,9 +115,12 @@ def test_eq_role_and_labelled_equation_carry_the_same_number(page):
     assert not colab.MYST_LEFTOVER.search(out)
 
 
-def test_doc_role_links_to_the_published_page(page):
+def test_doc_and_ref_roles_link_to_the_published_page(page):
     out = page.markdown("see {doc}`../book/how_to_run`.")
     assert out == "see [How to run](https://o.github.io/r/book/how_to_run.html)."
+    out = page.markdown("see {ref}`modes` or {ref}`these <modes>`")
+    assert out == ("see [The two modes](https://o.github.io/r/book/how_to_run.html#modes) or "
+                   "[these](https://o.github.io/r/book/how_to_run.html#modes)")
 
 
 def test_footcite_is_author_year_and_footbibliography_lists_them_in_order(page):
