@@ -238,6 +238,20 @@ def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(pa
     assert nb.cells[3].source == "N = {glue:text}`n:,`"  # the input is not modified
 
 
+def test_executed_notebook_needs_outputs_when_the_cache_lacks_it(page, tmp_path):
+    page.book.cache_dir = tmp_path / "no-cache"
+    path = tmp_path / "02_x.ipynb"
+    nb = _synthetic_notebook()
+    nbformat.write(nb, path)
+    assert colab.executed_notebook(page.book, "notebooks/02_x", path).cells[1].outputs
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    nbformat.write(nb, path)
+    with pytest.raises(colab.ColabError, match="no executed outputs.*make book"):
+        colab.executed_notebook(page.book, "notebooks/02_x", path)
+
+
 def test_site_url_and_ref_override(monkeypatch, tmp_path):
     assert colab.site_url_from_repository("https://github.com/a/b.git") == "https://a.github.io/b/"
     with pytest.raises(colab.ColabError, match="html.baseurl"):
