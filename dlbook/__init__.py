@@ -10,6 +10,7 @@ One module per concern:
 - :mod:`dlbook.train`    one efficient way to fit a Keras classifier (tf.data, schedules, timing)
 - :mod:`dlbook.recipes`  the reference network for Fashion-MNIST, trained once and cached
 - :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
+- :mod:`dlbook.colab`    Colab-ready copies of the executed chapters (``make book`` runs it)
 
 Modules are imported lazily so that ``import dlbook`` stays cheap (TensorFlow is only loaded by
 the functions that need it).

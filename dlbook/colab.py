@@ -11,8 +11,10 @@ which all of that is resolved, with the cell outputs kept::
 
 ``make book`` runs it after the jupyter-book build. What it reads from the build:
 
-- ``jupyter_execute/<doc>.ipynb``: the executed notebook (myst-nb has already taken out the
-  outputs that only record glue values) and ``<doc>.glue.json``, the glued values;
+- the executed notebook with its outputs, from the build's jupyter-cache (myst-nb 1.4 writes
+  ``jupyter_execute/<doc>.ipynb`` without outputs when it took them from the cache; that file
+  is used only for builds that executed without a cache), and ``jupyter_execute/<doc>.glue.json``,
+  the glued values;
 - ``.doctrees/environment.pickle``: the Sphinx environment, for the figure and equation numbers
   the site shows, page titles, and the configuration (formats, ``stderr`` handling);
 - ``book/references.bib`` (from ``bibtex_bibfiles``), formatted with pybtex for the references.
@@ -23,8 +25,10 @@ What the copy contains instead of MyST:
   ``:.1f`` give exactly what the site shows); glued figures as Markdown images with a
   ``data:`` URI (Colab does not render cell attachments, but it does render data URIs), with an
   HTML anchor and "Fig. N.M: caption";
-- ``{numref}`` and ``{eq}`` as links with the site's numbers and formats, equations with
-  ``\\tag{N.M}``; ``{doc}`` as a link to the page on the published site;
+- ``{numref}`` and ``{eq}`` as links with the site's numbers and the site's formats
+  (``numfig_format``: "Fig. 1.3"; ``math_eqref_format``: "Eq. 1.1"), equations with
+  ``\\tag{1.1}``; ``{doc}`` and ``{ref}`` as links to the page on the published site
+  (``html.baseurl`` if set, else the GitHub Pages address of ``repository.url``);
 - ``{footcite:p}`` / ``{footcite:t}`` as author-year text, and ``{footbibliography}`` as the
   chapter's reference list in citation order, with DOI / arXiv / URL links;
 - admonitions as block quotes, folded ones (class ``dropdown``) as ``<details>``; code cells
