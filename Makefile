@@ -1,5 +1,6 @@
 # ConvNets in Depth: build the book, run the tests, measure.
-#   make book      execute every notebook and build the HTML site into _build/html
+#   make book      execute every notebook and build the HTML site into _build/html, then the
+#                  Colab-ready copies of the chapters into _build/colab/notebooks
 #   make test      the whole test suite (unit tests, notebooks, book build, clean notebooks)
 #   make bench     fast-mode wall time and peak memory of every notebook, then the training
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
@@ -39,6 +40,7 @@ data: $(STAMP)
 book: data
 	@$(PY) -c "from dlbook import runtime; print(runtime.describe(runtime.setup(quiet=True)))"
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(PY) -m dlbook.colab _build
 	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 test: data

@@ -10,6 +10,7 @@ One module per concern:
 - :mod:`dlbook.train`    one efficient way to fit a Keras classifier (tf.data, schedules, timing)
 - :mod:`dlbook.recipes`  the reference network for Fashion-MNIST, trained once and cached
 - :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
+- :mod:`dlbook.colab`    Colab-ready copies of the executed chapters (``make book`` runs it)
 
 ``import dlbook`` imports none of them, so it stays cheap; import the module you need. Modules that
 define Keras classes (``train``, ``recipes``) import Keras and TensorFlow at their top.
