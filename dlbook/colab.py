@@ -62,7 +62,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COLAB_BRANCH = "colab"
-"""The git branch the copies are published on (same paths as on main)."""
+"""The git branch the copies are published on (same paths as on main), unless ``_config.yml``'s
+``repository.branch`` (the branch the launch buttons open) names another."""
+
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 REF_ENV = "DLBOOK_COLAB_REF"
 """Environment variable that overrides the git ref the install cell pins."""
@@ -84,6 +87,7 @@ class Book:
     site_url: str
     repo_url: str
     ref: str
+    launch_branch: str = COLAB_BRANCH  # where the copies are published (the launch buttons' branch)
     targets: dict = field(default_factory=dict)  # label -> (docname, anchor id, kind, number)
     sections: dict = field(default_factory=dict)  # label -> (docname, anchor id, title)
     titles: dict = field(default_factory=dict)  # docname -> page title
@@ -181,8 +185,11 @@ def load_book(build_dir: Path, log=print) -> Book:
     base = (config.html_baseurl or "").strip()
     site_url = (base.rstrip("/") + "/") if base else site_url_from_repository(repo_url)
 
-    branch = (config.html_theme_options or {}).get("repository_branch") or "main"
-    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(env.srcdir), branch, log))
+    # The launch buttons open the copies on this branch; the package itself installs from main
+    # when there is no commit to pin (the copies' branch holds notebooks only).
+    launch_branch = (config.html_theme_options or {}).get("repository_branch") or COLAB_BRANCH
+    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(env.srcdir), "main", log),
+                launch_branch=launch_branch)
     book.numfig_format = dict(config.numfig_format or {})
     if config.math_eqref_format:
         book.eqref_format = config.math_eqref_format
@@ -536,14 +543,12 @@ def convert_notebook(nb, page: Page, name: str):
     book = page.book
     repo = re.escape(book.repo_url)
     install = re.compile(rf"git\+{repo}(?:\.git)?(?:@[\w./-]+)?")
-    badge = re.compile(rf"(colab\.research\.google\.com/github/{_repo_path(book.repo_url)}/blob/)"
-                       r"[\w./-]+?/(\S*?\.ipynb)")
     pinned = 0
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            text = page.markdown(cell.source)
-            text = badge.sub(lambda m: f"{m.group(1)}{COLAB_BRANCH}/{m.group(2)}", text)
-            cell.source = text
+            cell.source = page.markdown(cell.source)
+            if index == 0:
+                cell.source = add_badge(cell.source, book, name)
             cell.pop("attachments", None)
         elif cell.cell_type == "code":
             new, count = install.subn(f"git+{book.repo_url}@{book.ref}", cell.source)
@@ -568,8 +573,20 @@ def convert_notebook(nb, page: Page, name: str):
     return nb, pinned
 
 
-def _repo_path(repo_url: str) -> str:
-    return re.escape(repo_url.split("github.com/", 1)[-1])
+def add_badge(title_cell: str, book: Book, name: str) -> str:
+    """The title cell with an *Open in Colab* badge for the copy ``name`` under its title line.
+
+    The sources carry no badge (the site has its launch button); on GitHub's view of the
+    copies' branch the badge opens the copy in Colab.
+
+    >>> add_badge("# T\\n\\nText", Book("https://o.github.io/r/", "https://github.com/o/r", "abc"),
+    ...           "notebooks/02_x").splitlines()[2]
+    '[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/o/r/blob/colab/notebooks/02_x.ipynb)'
+    """
+    target = (f"https://colab.research.google.com/github/{book.repo_url.split('github.com/', 1)[-1]}"
+              f"/blob/{book.launch_branch}/{name}.ipynb")
+    title, _, rest = title_cell.partition("\n")
+    return f"{title}\n\n[![Open In Colab]({BADGE})]({target})\n\n{rest.lstrip(chr(10))}"
 
 
 def _keep_output(output, book: Book) -> bool:

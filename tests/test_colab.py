@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from conftest import ROOT
 from dlbook import colab
@@ -203,9 +204,7 @@ def test_leftover_pattern_catches_every_construct():
 def _synthetic_notebook():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell(
-            "# T\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            "(https://colab.research.google.com/github/o/r/blob/main/notebooks/02_x.ipynb)"),
+        nbformat.v4.new_markdown_cell("# T\n\nWhat this chapter does."),
         nbformat.v4.new_code_cell(
             'pip("dlbook @ git+https://github.com/o/r")', execution_count=1,
             outputs=[nbformat.v4.new_output("stream", name="stderr", text="TF noise\n"),
@@ -228,7 +227,9 @@ def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(pa
     copy, pinned = colab.convert_notebook(nb, page, "x")
     assert pinned == 1
     assert "git+https://github.com/o/r@0123456789abcdef0123456789abcdef01234567" in copy.cells[1].source
-    assert "/github/o/r/blob/colab/notebooks/02_x.ipynb" in copy.cells[0].source
+    title = copy.cells[0].source.splitlines()
+    assert title[0] == "# T" and title[-1] == "What this chapter does."
+    assert "(https://colab.research.google.com/github/o/r/blob/colab/x.ipynb)" in title[2]
     assert [o.get("name") for o in copy.cells[1].outputs] == ["stdout"]
     assert [o.output_type for o in copy.cells[2].outputs] == ["execute_result"]
     assert copy.cells[3].source == "N = 1,234,567"
@@ -283,24 +284,9 @@ def test_import_dlbook_colab_stays_light():
 
 
 @pytest.fixture(scope="session")
-def book_build():
-    """The fast-mode book build (``<root>/_build/test/_build``), made once per session.
-
-    The lead moves this fixture into conftest.py; jupyter-cache re-executes only changed notebooks.
-    """
-    out = ROOT / "_build" / "test"
-    env = dict(os.environ, DLBOOK_MODE="fast")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "--keep-going"],
-        capture_output=True, text=True, env=env, cwd=ROOT)
-    assert result.returncode == 0, f"jupyter-book build failed:\n{(result.stdout + result.stderr)[-6000:]}"
-    return out / "_build"
-
-
-@pytest.fixture(scope="session")
-def colab_copies(book_build, tmp_path_factory):
-    out = tmp_path_factory.mktemp("colab")
+def colab_copies(book_build):
+    """The Colab copies of the session's one book build, written where `make book` puts them."""
+    out = book_build / "colab"
     paths = colab.convert_build(book_build, out, log=lambda line: None)
     assert paths, "no notebooks converted"
     return {p.relative_to(out).with_suffix("").as_posix(): nbformat.read(p, as_version=4)
@@ -391,7 +377,8 @@ def test_install_cell_pins_the_build_commit_and_badge_opens_the_copy(colab_copie
         assert pins == [ref], doc
         badge = re.search(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w-]+)/(\S+?)\)",
                           nb.cells[0].source)
-        assert badge and badge.groups() == (colab.COLAB_BRANCH, f"{doc}.ipynb"), doc
+        branch = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["branch"]
+        assert badge and badge.groups() == (branch, f"{doc}.ipynb"), doc
 
 
 def test_every_dropdown_answer_is_folded_in_details(colab_copies):
