@@ -147,9 +147,9 @@ def glue(name: str, value, display: bool = False):
     Uses ``myst_nb.glue`` when myst-nb is installed (the book build, local runs). Without it
     (e.g. in Colab) nothing is recorded; ``display=True`` still shows the value, and a number
     glued with ``display=False`` is printed as ``name = value``. The fallback is announced once.
-    Returns ``value`` so a cell can glue and use a number in one line.
+    Returns None, so a cell that ends with ``glue(...)`` shows no stray ``Out[ ]`` echo.
 
-    >>> n = glue("answer", 42)   # doctest: +SKIP
+    >>> glue("answer", 42)   # doctest: +SKIP
     """
     global _GLUE_ANNOUNCED
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
@@ -167,9 +167,9 @@ def glue(name: str, value, display: bool = False):
             ipy_display(value)
         else:
             print(f"  {name} = {getattr(value, 'data', value)}")  # Markdown objects: their text
-        return value
+        return None
     _myst_glue(name, value, display=display)
-    return value
+    return None
 
 
 # --------------------------------------------------------------------------- figures
