@@ -628,3 +628,22 @@ def test_search_finds_each_chapter(browser, site):
         if chapter.relative_to(html).as_posix() not in found:
             missing[chapter.name] = (word, found)
     assert not missing, f"search does not list the chapter for a word of its title: {missing}"
+
+
+def test_site_extension_writes_each_script_once_and_serves_the_badge(monkeypatch):
+    from sphinx.builders.html._assets import _JavaScript
+
+    monkeypatch.syspath_prepend(str(ROOT / "site"))
+    import dlbook_site
+
+    body = 'const THEBE_JS_URL = "x";'
+    scripts = [_JavaScript("a.js"), _JavaScript(None, body=body), _JavaScript("", body=body), _JavaScript("a.js")]
+    context = {
+        "script_files": scripts,
+        "body": f'<img alt="Open In Colab" src="{dlbook_site.COLAB_BADGE}" />',
+        "pathto": lambda name, resource: "../" + name,
+    }
+    dlbook_site._page_context(None, "notebooks/x", "page.html", context, None)
+    assert [s.attributes.get("body") for s in context["script_files"]] == [None, body]
+    assert context["script_files"] is scripts  # changed in place: Sphinx restores its list after each page
+    assert context["body"] == '<img alt="Open In Colab" src="../_static/open-in-colab.svg" />'
