@@ -8,12 +8,15 @@
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
 #   make clean     remove build outputs and caches (keeps .venv)
-# The first target that needs Python creates .venv and installs requirements.txt and dlbook.
+# The first target that needs Python creates .venv and installs requirements.txt and dlbook;
+# install also runs `npm ci` in site/ (MathJax 3, pinned in site/package-lock.json), which the
+# site serves itself so its equations render offline.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+NODE_STAMP := site/node_modules/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX.
@@ -25,7 +28,7 @@ export TF_ENABLE_ONEDNN_OPTS
 
 .PHONY: install data book test bench figures clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +37,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-data: $(STAMP)
+$(NODE_STAMP): site/package.json site/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: the site serves MathJax from an npm" \
+	    "package. Install Node.js and npm (Debian: apt-get install nodejs npm) and run make again."; \
+	    exit 1; }
+	cd site && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NODE_STAMP)
+
+data: $(STAMP) $(NODE_STAMP)
 	@$(PY) -m dlbook.data
 
 book: data
