@@ -6,6 +6,8 @@
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
+#   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
+#                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py)
 #   make clean     remove build outputs and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook.
 
@@ -13,6 +15,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+OLDEST_VENV ?= .venv-oldest
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX.
@@ -22,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test bench figures clean
+.PHONY: install data book test oldest bench figures clean
 
 install: $(STAMP)
 
@@ -44,6 +47,9 @@ book: data
 test: data
 	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks dlbook --doctest-modules --nbval-lax --durations=10
 
+oldest: data
+	DLBOOK_MODE=fast $(PY) .ci/oldest.py --venv $(OLDEST_VENV)
+
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
 	    $(if $(filter full,$(MODE)),--mode full --no-training --timeout 30000,)
@@ -53,4 +59,4 @@ figures: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis bench/results.json bench/results_full.json
-	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+	find . -name __pycache__ -not -path "./$(VENV)/*" -not -path "./$(OLDEST_VENV)/*" -prune -exec rm -rf {} +
