@@ -153,38 +153,49 @@ def first_line(source: str) -> str:
 
 def execute(notebooks: list[Path], workdir: Path, timeout: int) -> list[dict]:
     """Execute ``notebooks`` in ``workdir`` with this interpreter's kernel; one row each."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
-
-    rows = []
+    rows, saved = [], os.environ.get("JUPYTER_PATH")
     with tempfile.TemporaryDirectory(prefix="dlbook-kernel-") as tmp:
         os.environ["JUPYTER_PATH"] = str(_kernel_dir(Path(tmp)))
-        for path in notebooks:
-            nb = nbformat.read(path, as_version=4)
-            client = NotebookClient(nb, timeout=timeout, kernel_name="dlbook-oldest",
-                                    resources={"metadata": {"path": str(workdir)}})
-            start, error = time.perf_counter(), None
-            try:
-                client.execute()
-            except (CellExecutionError, CellTimeoutError) as exc:
-                cells = [c for c in nb.cells if c.cell_type == "code"]
-                failed = next((n for n, c in enumerate(cells, 1)
-                               if any(o.get("output_type") == "error" for o in c.get("outputs", []))),
-                              None)
-                if failed is None:  # a timeout leaves no error output: the last started cell
-                    failed = max((n for n, c in enumerate(cells, 1)
-                                  if c.get("execution_count")), default=1)
-                name = getattr(exc, "ename", type(exc).__name__)
-                value = getattr(exc, "evalue", str(exc).splitlines()[0] if str(exc) else "")
-                error = {"cell": failed, "source": first_line(cells[failed - 1].source),
-                         "error": f"{name}: {value}"}
-            nbformat.write(nb, workdir / path.name)
-            rows.append({"notebook": path.stem, "seconds": round(time.perf_counter() - start, 1),
-                         "error": error})
-            status = "ok" if error is None else f"FAILED at code cell {error['cell']}"
-            print(f"oldest: {path.stem}: {status} ({rows[-1]['seconds']:.0f} s)", flush=True)
+        try:
+            rows = [_execute_one(path, workdir, timeout) for path in notebooks]
+        finally:
+            if saved is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = saved
     return rows
+
+
+def _execute_one(path: Path, workdir: Path, timeout: int) -> dict:
+    """Execute one notebook; a failure is located by its code cell number (1-based)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="dlbook-oldest",
+                            resources={"metadata": {"path": str(workdir)}})
+    start, error = time.perf_counter(), None
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        cells = [c for c in nb.cells if c.cell_type == "code"]
+        failed = next((n for n, c in enumerate(cells, 1)
+                       if any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+                      None)
+        if failed is None:  # a timeout or a dead kernel leaves no error: the last started cell
+            failed = max((n for n, c in enumerate(cells, 1)
+                          if c.get("execution_count")), default=1)
+        name = getattr(exc, "ename", type(exc).__name__)
+        value = getattr(exc, "evalue", str(exc).splitlines()[0] if str(exc) else "")
+        error = {"cell": failed, "source": first_line(cells[failed - 1].source),
+                 "error": f"{name}: {value}"}
+    nbformat.write(nb, workdir / path.name)
+    row = {"notebook": path.stem, "seconds": round(time.perf_counter() - start, 1),
+           "error": error}
+    status = "ok" if error is None else f"FAILED at code cell {error['cell']}"
+    print(f"oldest: {path.stem}: {status} ({row['seconds']:.0f} s)", flush=True)
+    return row
 
 
 def run_notebooks(floors: dict[str, str], only: str | None, timeout: int) -> int:

@@ -102,3 +102,25 @@ def test_version_mismatches_reports_missing_and_wrong_versions():
                      "pydot is not installed (floor 1.4.2)"]
     assert oldest.version_mismatches(floors, {"numpy": "1.26", "keras": "3.0.0",
                                               "pydot": "1.4.2"}) == []
+
+
+def test_execute_reports_the_failing_cell_and_runs_the_other_notebooks(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    notebooks = []
+    for name, cells in [("a_broken", [new_markdown_cell("# A"), new_code_cell("x = 1"),
+                                      new_code_cell("\n# the culprit\nraise KeyError('boom')"),
+                                      new_code_cell("y = 2")]),
+                        ("b_fine", [new_code_cell("import os\nopen('ran.txt', 'w').write('1')")])]:
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(new_notebook(cells=cells), path)
+        notebooks.append(path)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    rows = oldest.execute(notebooks, workdir, timeout=120)
+    assert [row["notebook"] for row in rows] == ["a_broken", "b_fine"]
+    assert rows[0]["error"] == {"cell": 2, "source": "# the culprit", "error": "KeyError: 'boom'"}
+    assert rows[1]["error"] is None
+    assert (workdir / "ran.txt").read_text() == "1"  # notebooks run in the work folder
+    assert (workdir / "a_broken.ipynb").is_file()     # executed copies are kept to inspect
