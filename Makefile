@@ -7,7 +7,8 @@
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
 #   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
-#                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py)
+#                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
+#                  ONLY=03: one chapter
 #   make clean     remove build outputs and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook.
 
@@ -56,7 +57,7 @@ test: data $(NODE_STAMP)
 	DLBOOK_MODE=fast $(PY) -m pytest tests notebooks dlbook --doctest-modules --nbval-lax --durations=10
 
 oldest: data
-	DLBOOK_MODE=fast $(PY) .ci/oldest.py --venv $(OLDEST_VENV)
+	DLBOOK_MODE=fast $(PY) .ci/oldest.py --venv $(OLDEST_VENV) $(if $(ONLY),--only $(ONLY),)
 
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
