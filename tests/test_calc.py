@@ -521,5 +521,27 @@ def test_model_report_rejects_unusable_models():
 
     model = Subclassed()
     model(np.zeros((1, 8, 8, 3), "float32"))
-    with pytest.raises(ValueError, match="never called on a symbolic input"):
+    with pytest.raises(ValueError, match="never called on a symbolic input") as caught:
         calc.model_report(model)
+    assert str(caught.value.__cause__) in str(caught.value)  # Keras' own words are shown too
+
+
+def test_model_report_does_not_disguise_an_error_of_its_own_as_a_model_problem(monkeypatch):
+    """A missing Keras API (e.g. an old Keras) must surface as itself, not as "never called"."""
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, L.Conv2D(2, 3)(inputs))
+
+    def missing_api(output):
+        raise AttributeError("module 'keras' has no attribute 'tree'")
+
+    monkeypatch.setattr(calc, "_flatten", missing_api)
+    with pytest.raises(AttributeError, match="has no attribute 'tree'"):
+        calc.model_report(model)
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("t", ["t"]), (["a", ("b", "c")], ["a", "b", "c"]), ({"y": "2", "x": ["1"]}, ["1", "2"])])
+def test_flatten_matches_keras_tree_flatten(output, expected):
+    assert calc._flatten(output) == expected
+    if hasattr(keras, "tree"):
+        assert calc._flatten(output) == keras.tree.flatten(output)
