@@ -60,7 +60,7 @@ data: $(STAMP) $(SITE_NODE_STAMP)
 	@$(PY) -m dlbook.data
 
 book: data
-	@$(PY) -c "from dlbook import runtime; print(runtime.describe(runtime.setup(quiet=True)))"
+	@$(PY) -m dlbook.build _build
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	$(PY) -m dlbook.colab _build
 	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
