@@ -34,8 +34,10 @@ What the copy contains instead of MyST:
 - admonitions as block quotes, folded ones (class ``dropdown``) as ``<details>``; code cells
   tagged ``hide-cell`` (computed answers) folded in Colab (``cellView: form``) and Jupyter
   (``jupyter.source_hidden``); ``hide-input`` cells stay visible, as the style guide asks;
-- the install cell pinned to the commit the build was made from (``git rev-parse HEAD``, or
-  ``$DLBOOK_COLAB_REF``), and the Colab badge pointing at the copy on the ``colab`` branch.
+- the first code cell (the sources' Colab guard) written as the install of ``dlbook`` from
+  ``repository.url`` at the commit the build was made from (``git rev-parse HEAD``, or
+  ``$DLBOOK_COLAB_REF``), and a Colab badge pointing at the copy on the branch the launch
+  buttons open; the repository URL is written nowhere but ``_config.yml``.
 
 Why not an existing tool: QuantEcon's ``sphinx-tojupyter`` (0.6.0) builds notebooks with a Sphinx
 builder of its own, in a second build. It does not keep the outputs of pre-executed notebooks
@@ -541,8 +543,6 @@ def convert_notebook(nb, page: Page, name: str):
 
     nb = copy.deepcopy(nb)
     book = page.book
-    repo = re.escape(book.repo_url)
-    install = re.compile(rf"git\+{repo}(?:\.git)?(?:@[\w./-]+)?")
     pinned = 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -551,8 +551,8 @@ def convert_notebook(nb, page: Page, name: str):
                 cell.source = add_badge(cell.source, book, name)
             cell.pop("attachments", None)
         elif cell.cell_type == "code":
-            new, count = install.subn(f"git+{book.repo_url}@{book.ref}", cell.source)
-            cell.source, pinned = new, pinned + count
+            if not pinned and "google.colab" in cell.source:  # the setup cell: install dlbook
+                cell.source, pinned = install_cell(book), 1
             tags = set(cell.metadata.get("tags", []))
             if tags & {"remove-output", "remove-cell"}:
                 cell.outputs = []
@@ -571,6 +571,34 @@ def convert_notebook(nb, page: Page, name: str):
         raise ColabError(f"{name}: MyST markup left after conversion: "
                          f"{MYST_LEFTOVER.search(leftovers[0]).group(0)!r}")
     return nb, pinned
+
+
+def install_cell(book: Book) -> str:
+    """The copy's first code cell: in Colab, install dlbook at the commit the copy was built from.
+
+    The sources' first cell only points Colab users to the copy: the repository URL lives in
+    ``_config.yml`` alone, and the build writes it here.
+
+    >>> print(install_cell(Book("https://o.github.io/r/", "https://github.com/o/r", "abc123")))
+    ... # doctest: +ELLIPSIS
+    # Colab only: install the book's helper package ...
+    import subprocess
+    import sys
+    <BLANKLINE>
+    if "google.colab" in sys.modules:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        "dlbook @ git+https://github.com/o/r@abc123"], check=True)
+    """
+    return (
+        "# Colab only: install the book's helper package at the version this copy was built with\n"
+        "# (version ranges for its dependencies keep Colab's TensorFlow and Keras).\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        f'                    "dlbook @ git+{book.repo_url}@{book.ref}"], check=True)'
+    )
 
 
 def add_badge(title_cell: str, book: Book, name: str) -> str:
@@ -653,7 +681,8 @@ def convert_build(build_dir, out=None, log=print) -> list[Path]:
         page = Page(doc, book, load_glue(src.with_name(src.stem + ".glue.json")))
         copy, pinned = convert_notebook(nb, page, doc)
         if not pinned:
-            log(f"dlbook.colab: {doc} has no dlbook install cell to pin (nothing to change there).")
+            log(f"dlbook.colab: {doc} has no Colab setup cell (a code cell testing for google.colab), "
+                "so its copy installs nothing: add the chapter template's first code cell.")
         nbformat.validate(copy)
         dest = out / f"{doc}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)
