@@ -741,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------------------
 from dlbook import figures_ch2  # noqa: E402,F401
 from dlbook import figures_ch4  # noqa: E402,F401
+from dlbook import figures_ch5  # noqa: E402,F401
 
 
 if __name__ == "__main__":
