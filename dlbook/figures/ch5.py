@@ -1,7 +1,7 @@
 """Figures of Chapter 5 (beyond ResNet), drawn into ``DL_images/``.
 
-One generator per figure, named like its PNG and registered in :data:`dlbook.figures.FIGURES`
-with ``@_register`` (``dlbook.figures`` imports this module at its end)::
+One generator per figure, named like its PNG and listed in :data:`FIGURES`, which the registry
+:mod:`dlbook.figures` collects::
 
     >>> from dlbook import figures
     >>> sorted(n for n in figures.FIGURES if n in __all__)  # doctest: +NORMALIZE_WHITESPACE
@@ -18,8 +18,7 @@ from pathlib import Path
 from matplotlib import rc_context
 from matplotlib.patches import Rectangle
 
-from dlbook.figures import _RC, PALETTE, TINTS, _arrow, _canvas, _register, _save
-from dlbook.figures_ch4 import _layer_box, _plus
+from dlbook.figures.base import PALETTE, TINTS, _RC, _arrow, _canvas, _layer_box, _plus, _save
 
 __all__ = ["wrn_block", "resnext_three_forms", "dense_block", "inverted_residual",
            "xception_flows"]
@@ -59,7 +58,6 @@ def _residual(ax, cx, layers, title, width=2.2, side=1.6, shortcut="identity", y
     return add_y + 1.4
 
 
-@_register
 def wrn_block(out_dir: Path | str | None = None, k: int = 4, base: int = 16) -> Path:
     """A pre-activation basic block of width ``base`` next to a wide block of width ``base·k``.
 
@@ -85,7 +83,6 @@ def wrn_block(out_dir: Path | str | None = None, k: int = 4, base: int = 16) -> 
         return _save(fig, "wrn_block", out_dir)
 
 
-@_register
 def resnext_three_forms(out_dir: Path | str | None = None, channels: int = 256,
                         cardinality: int = 32, width: int = 4, shown: int = 3) -> Path:
     """The three equivalent forms of a ResNeXt block (Xie et al. 2017, figure 3).
@@ -141,7 +138,6 @@ def resnext_three_forms(out_dir: Path | str | None = None, channels: int = 256,
         return _save(fig, "resnext_three_forms", out_dir)
 
 
-@_register
 def dense_block(out_dir: Path | str | None = None, k0: int = 16, k: int = 12,
                 layers: int = 4) -> Path:
     """A dense block: each layer reads the concatenation of all earlier maps and adds ``k``.
@@ -187,7 +183,6 @@ def dense_block(out_dir: Path | str | None = None, k0: int = 16, k: int = 12,
         return _save(fig, "dense_block", out_dir)
 
 
-@_register
 def inverted_residual(out_dir: Path | str | None = None, channels: int = 24,
                       expansion: int = 6, bottleneck_in: int = 256) -> Path:
     """A ResNet bottleneck (wide → narrow → wide) next to MobileNetV2's inverted residual
@@ -228,7 +223,6 @@ XCEPTION_FLOWS = (
 )
 
 
-@_register
 def xception_flows(out_dir: Path | str | None = None) -> Path:
     """Xception as three flows of modules; "sep" is ReLU + 3×3 depthwise separable conv + BN.
 
@@ -265,3 +259,7 @@ def xception_flows(out_dir: Path | str | None = None) -> Path:
         ax.set_xlim(-0.3, 13.4)
         ax.set_ylim(-0.6, 5.8)
         return _save(fig, "xception_flows", out_dir)
+
+
+#: This chapter's figures, in the order the chapter shows them.
+FIGURES = (wrn_block, resnext_three_forms, dense_block, inverted_residual, xception_flows)
