@@ -38,6 +38,7 @@ BUDGETS = {
     "02_design_patterns": 90,
     "03_classic_convnets": 180,
     "04_residual_networks": 180,
+    "05_beyond_resnet": 180,
 }
 # Full-mode budget of every chapter on one T4-class GPU (issue 6: a whole chapter in 15 minutes).
 # No GPU is available where the book is tested, so full-mode rows measured on a CPU are compared

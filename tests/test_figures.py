@@ -24,7 +24,7 @@ def test_registry_names_match_functions():
     assert NAMES, "no figures registered"
     for name, fn in figures.FIGURES.items():
         assert fn.__name__ == name
-        # Generators live in dlbook.figures or in a chapter module dlbook.figures_chN.
+        # Generators live in the chapter modules dlbook.figures.chN.
         assert fn.__module__.startswith("dlbook.figures"), fn.__module__
         assert getattr(sys.modules[fn.__module__], name) is fn
 

@@ -1,7 +1,7 @@
 """Figures of Chapter 4 (residual networks), drawn into ``DL_images/``.
 
-One generator per figure, named like its PNG and registered in :data:`dlbook.figures.FIGURES`
-with ``@_register`` (``dlbook.figures`` imports this module at its end)::
+One generator per figure, named like its PNG and listed in :data:`FIGURES`, which the registry
+:mod:`dlbook.figures` collects::
 
     >>> from dlbook import figures
     >>> "resnet_blocks_v1_v2" in figures.FIGURES and "unravelled_view" in figures.FIGURES
@@ -16,25 +16,10 @@ import itertools
 from pathlib import Path
 
 from matplotlib import rc_context
-from matplotlib.patches import Circle, FancyBboxPatch
 
-from dlbook.figures import _RC, PALETTE, TINTS, _arrow, _canvas, _register, _save
+from dlbook.figures.base import PALETTE, _RC, _arrow, _canvas, _layer_box, _plus, _save
 
 __all__ = ["resnet_blocks_v1_v2", "unravelled_view"]
-
-
-def _layer_box(ax, x, y, w, h, text, colour, fontsize=10.5, z=5):
-    """A rounded box with a centred label (one layer of a block diagram)."""
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.12",
-                                facecolor=TINTS[colour], edgecolor=PALETTE[colour], lw=1.4,
-                                zorder=z))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize,
-            color=PALETTE["ink"], zorder=z + 1)
-
-
-def _plus(ax, x, y, r=0.27):
-    ax.add_patch(Circle((x, y), r, facecolor="white", edgecolor=PALETTE["ink"], lw=1.5, zorder=6))
-    ax.text(x, y, "+", ha="center", va="center", fontsize=16, color=PALETTE["ink"], zorder=7)
 
 
 _COLOURS = {"conv 3×3": "blue", "BN": "orange", "ReLU": "green"}
@@ -76,7 +61,6 @@ def _block_column(ax, x0, layers, after_add, title, note):
     return y + 1.25
 
 
-@_register
 def resnet_blocks_v1_v2(out_dir: Path | str | None = None) -> Path:
     """The original ResNet block (v1, post-activation) next to the pre-activation block (v2).
 
@@ -105,7 +89,6 @@ def unravelled_paths(n_blocks: int = 3) -> list[tuple[int, ...]]:
     return sorted(itertools.product((0, 1), repeat=n_blocks), key=lambda p: (sum(p), p[::-1]))
 
 
-@_register
 def unravelled_view(out_dir: Path | str | None = None, n_blocks: int = 3) -> Path:
     """Three residual blocks (left) and the 2³ = 8 paths they contain (right).
 
@@ -165,3 +148,7 @@ def unravelled_view(out_dir: Path | str | None = None, n_blocks: int = 3) -> Pat
         ax.set_xlim(-0.2, x_start + n_blocks * step + 2.6)
         ax.set_ylim(-0.7, top + 0.6)
         return _save(fig, "unravelled_view", out_dir)
+
+
+#: This chapter's figures, in the order the chapter shows them.
+FIGURES = (resnet_blocks_v1_v2, unravelled_view)

@@ -1,147 +1,24 @@
-"""Code that draws every static figure of the book into ``DL_images/``.
+"""Figures of Chapter 1 (convolution and pooling), drawn into ``DL_images/``.
 
-One generator function per figure, named exactly like the file it writes: ``conv_padding_stride()``
-writes ``DL_images/conv_padding_stride.png``. The registry :data:`FIGURES` maps each name to its
-function; :func:`draw` draws one figure and :func:`draw_all` draws them all. From a shell::
+Every number a figure shows -- padding, window positions, pooled values, tensor shapes -- is
+computed here, never typed in by hand::
 
-    python -m dlbook.figures                      # every figure into DL_images/
-    python -m dlbook.figures --out /tmp/figs conv_padding_stride
-
-(``make figures`` runs the first line.)
-
-The figures are schematic, so everything is drawn with plain matplotlib patches on an Agg canvas
-(no pyplot, so importing this module never changes a notebook's plotting backend). Every number a
-figure shows is computed here -- padding, window positions, pooled values, tensor shapes -- never
-typed in by hand, and anything random is seeded, so drawing a figure twice gives identical pixels.
-
-Example::
-
-    >>> from dlbook import figures
-    >>> "conv_padding_stride" in figures.FIGURES
-    True
-    >>> figures._windows(13, 6, 5, "same")
+    >>> _windows(13, 6, 5, "same")
     Windows(pad_left=1, pad_right=2, starts=(0, 5, 10), ignored=())
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
+from matplotlib.patches import Circle, Rectangle
 
-__all__ = ["DEFAULT_DIR", "DPI", "FIGURES", "PALETTE", "draw", "draw_all", "main"]
-
-#: Where the book keeps its static figures (``<repo>/DL_images``).
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "DL_images"
-
-#: Resolution of every PNG written by this module.
-DPI = 150
-
-#: One palette for every figure of the book.
-PALETTE = {
-    "ink": "#263238",  # outlines and text
-    "muted": "#78909c",  # secondary text, thin lines
-    "grid": "#90a4ae",  # cell borders
-    "cell": "#eef3f8",  # a plain input cell
-    "pad": "#dcdcdc",  # zero padding
-    "blue": "#3b7dd8",
-    "orange": "#f28e2b",
-    "green": "#59a14f",
-    "purple": "#8e6bbf",
-    "red": "#e15759",
-    "teal": "#2a9d8f",
-    "yellow": "#e9c46a",
-}
-
-#: Light tints for filled regions (same hues as the strong colours above).
-TINTS = {
-    "blue": "#cfe0f7",
-    "orange": "#fde0c2",
-    "green": "#d5ead2",
-    "purple": "#e3d9f1",
-    "red": "#f8d0d1",
-    "teal": "#cbe9e5",
-    "yellow": "#f8ecc9",
-}
-
-_RC = {
-    "font.family": "DejaVu Sans",
-    "font.size": 11,
-    "mathtext.fontset": "dejavusans",
-    "hatch.linewidth": 0.6,
-    "svg.hashsalt": "dlbook",
-}
-
-FigureFn = Callable[..., Path]
-FIGURES: dict[str, FigureFn] = {}
-
-
-def _register(fn: FigureFn) -> FigureFn:
-    FIGURES[fn.__name__] = fn
-    return fn
-
-
-# ------------------------------------------------------------------------------------------------
-# Small drawing helpers
-# ------------------------------------------------------------------------------------------------
-
-
-def _canvas(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
-    """A white figure with ``ncols`` blank, equal-aspect axes."""
-    fig = Figure(figsize=(width, height), facecolor="white")
-    axes = []
-    for i in range(ncols):
-        ax = fig.add_subplot(1, ncols, i + 1)
-        ax.set_axis_off()
-        ax.set_aspect("equal")
-        axes.append(ax)
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=1.0, wspace=0.05)
-    return fig, axes
-
-
-def _save(fig: Figure, name: str, out_dir: Path | str | None) -> Path:
-    out = Path(DEFAULT_DIR if out_dir is None else out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(
-        path,
-        dpi=DPI,
-        facecolor="white",
-        bbox_inches="tight",
-        pad_inches=0.08,
-        metadata={"Software": None},
-    )
-    return path
-
-
-def _poly(ax, points, **kwargs) -> Polygon:
-    kwargs.setdefault("linewidth", 0.8)
-    patch = Polygon(np.asarray(points, dtype=float), closed=True, **kwargs)
-    ax.add_patch(patch)
-    return patch
-
-
-def _arrow(ax, start, end, color=None, lw=1.4, style="-|>", mutation_scale=14, **kwargs):
-    arrow = FancyArrowPatch(
-        start,
-        end,
-        arrowstyle=style,
-        mutation_scale=mutation_scale,
-        color=color or PALETTE["ink"],
-        linewidth=lw,
-        shrinkA=0,
-        shrinkB=0,
-        **kwargs,
-    )
-    ax.add_patch(arrow)
-    return arrow
-
+from dlbook.figures.base import PALETTE, TINTS, _RC, _arrow, _box, _canvas, _poly, _save, _sheet
 
 class _Plane:
     """A grid of unit cells lying in a horizontal plane, seen obliquely from the front.
@@ -166,6 +43,7 @@ class _Plane:
 
     def center(self, row: float, col: float) -> tuple[float, float]:
         return self.xy(col + 0.5, row + 0.5)
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,10 +112,6 @@ def _pool2d(x: np.ndarray, size: int = 2, stride: int = 2, op: str = "max") -> n
 def _fmt(v: float) -> str:
     return f"{v:g}"
 
-
-# ------------------------------------------------------------------------------------------------
-# Chapter 1 figures
-# ------------------------------------------------------------------------------------------------
 
 
 def _receptive_field_panel(ax, stride: int, n: int = 7, f: int = 3, pad: int = 1) -> None:
@@ -311,7 +185,6 @@ def _receptive_field_panel(ax, stride: int, n: int = 7, f: int = 3, pad: int = 1
     ax.set_ylim(-1.9, y_top + 1.5)
 
 
-@_register
 def conv_local_receptive_field(out_dir: Path | str | None = None) -> Path:
     """Local receptive fields with zero padding, for stride 1 and stride 2.
 
@@ -398,7 +271,6 @@ def _padding_panel(ax, input_size, filter_size, stride, padding, x_range):
     ax.set_ylim(-1.0, y_out + 1.6)
 
 
-@_register
 def conv_padding_stride(out_dir: Path | str | None = None, input_size: int = 13,
                         filter_size: int = 6, stride: int = 5) -> Path:
     """The 1-D worked example: input 13, filter 6, stride 5, with VALID and with SAME padding.
@@ -425,30 +297,7 @@ def conv_padding_stride(out_dir: Path | str | None = None, input_size: int = 13,
         return _save(fig, "conv_padding_stride", out_dir)
 
 
-def _sheet(ax, x, y, w, h, dx, dy, *, face, edge, lw=1.0, alpha=1.0, z=1, grid=0):
-    """A feature map drawn as a flat card at (x, y) of size w×h, its depth offset (dx, dy)."""
-    pts = [(x + dx, y + dy), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + dx, y + h + dy)]
-    _poly(ax, pts, facecolor=face, edgecolor=edge, linewidth=lw, alpha=alpha, zorder=z)
-    if grid:
-        step_x, step_y = w / grid, h / grid
-        for k in range(1, grid):
-            ax.plot([x + dx + k * step_x] * 2, [y + dy, y + dy + h], color=edge, lw=0.35,
-                    alpha=0.6, zorder=z)
-            ax.plot([x + dx, x + dx + w], [y + dy + k * step_y] * 2, color=edge, lw=0.35,
-                    alpha=0.6, zorder=z)
 
-
-def _box(ax, x, y, w, h, dx, dy, *, face, edge, alpha=0.55, lw=1.2, z=10):
-    """A cuboid: front face w×h at (x, y), receding by (dx, dy); three visible faces."""
-    front = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-    topf = [(x, y + h), (x + w, y + h), (x + w + dx, y + h + dy), (x + dx, y + h + dy)]
-    side = [(x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)]
-    for pts, shade in ((side, 0.75), (topf, 0.9), (front, 1.0)):
-        _poly(ax, pts, facecolor=face, edgecolor=edge, linewidth=lw, alpha=alpha * shade, zorder=z)
-    return front, topf, side
-
-
-@_register
 def conv_feature_maps(out_dir: Path | str | None = None) -> Path:
     """A convolutional layer with several input channels and several output feature maps.
 
@@ -527,7 +376,6 @@ def conv_feature_maps(out_dir: Path | str | None = None) -> Path:
         return _save(fig, "conv_feature_maps", out_dir)
 
 
-@_register
 def pooling_max_avg(out_dir: Path | str | None = None, seed: int = 26) -> Path:
     """2×2, stride-2 max pooling and average pooling of a small integer grid.
 
@@ -611,7 +459,6 @@ CNN_STACK: tuple[tuple[str, str, tuple[int, ...]], ...] = (
 )
 
 
-@_register
 def typical_cnn_stack(out_dir: Path | str | None = None) -> Path:
     """The typical stack: [conv → ReLU]×2 → pool, repeated, then dense layers and softmax.
 
@@ -691,61 +538,7 @@ def typical_cnn_stack(out_dir: Path | str | None = None) -> Path:
         return _save(fig, "typical_cnn_stack", out_dir)
 
 
-# ------------------------------------------------------------------------------------------------
-# Registry interface and command line
-# ------------------------------------------------------------------------------------------------
 
-
-def draw(name: str, out_dir: Path | str = DEFAULT_DIR) -> Path:
-    """Draw the figure ``name`` into ``out_dir`` and return the path of the PNG.
-
-    >>> draw("pooling_max_avg", "/tmp/figs").name  # doctest: +SKIP
-    'pooling_max_avg.png'
-    """
-    try:
-        fn = FIGURES[name]
-    except KeyError:
-        known = ", ".join(sorted(FIGURES))
-        raise KeyError(f"no figure named {name!r}; known figures: {known}") from None
-    return fn(out_dir=out_dir)
-
-
-def draw_all(out_dir: Path | str = DEFAULT_DIR) -> list[Path]:
-    """Draw every figure in :data:`FIGURES` into ``out_dir``; return the paths written."""
-    return [draw(name, out_dir) for name in sorted(FIGURES)]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dlbook.figures",
-        description="Draw the book's static figures (all of them, or the ones named).",
-    )
-    known = ", ".join(sorted(FIGURES))
-    parser.add_argument("names", nargs="*", help=f"figures to draw (default: all of {known})")
-    parser.add_argument("--out", default=str(DEFAULT_DIR),
-                        help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in FIGURES]
-    if unknown:
-        parser.error(f"unknown figure(s): {', '.join(unknown)}; known figures: {known}")
-    names = args.names or sorted(FIGURES)
-    for name in names:
-        print(draw(name, args.out))
-    return 0
-
-
-# ------------------------------------------------------------------------------------------------
-# Figures of later chapters live in their own modules (dlbook/figures_chN.py). They reuse the
-# helpers above and register with @_register, so they are imported here, after everything else.
-# Add one line per chapter module.
-# ------------------------------------------------------------------------------------------------
-from dlbook import figures_ch2  # noqa: E402,F401
-from dlbook import figures_ch4  # noqa: E402,F401
-
-
-if __name__ == "__main__":
-    # Run the registry of the package module (not of this __main__ copy), so that the figures
-    # registered by chapter modules are included.
-    from dlbook.figures import main as _main
-
-    raise SystemExit(_main())
+#: This chapter's figures, in the order the chapter shows them.
+FIGURES = (conv_local_receptive_field, conv_padding_stride, conv_feature_maps, pooling_max_avg,
+           typical_cnn_stack)

@@ -1,7 +1,7 @@
 """Figures of Chapter 2 (design patterns), drawn into ``DL_images/``.
 
-One generator per figure, named like its PNG and registered in :data:`dlbook.figures.FIGURES`
-with ``@_register`` (``dlbook.figures`` imports this module at its end)::
+One generator per figure, named like its PNG and listed in :data:`FIGURES`, which the registry
+:mod:`dlbook.figures` collects::
 
     >>> from dlbook import figures
     >>> "residual_block" in figures.FIGURES
@@ -17,10 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib import rc_context
-from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
+from matplotlib.patches import Circle, Rectangle
 
 from dlbook import calc
-from dlbook.figures import _RC, PALETTE, TINTS, _arrow, _box, _canvas, _register, _save
+from dlbook.figures.base import PALETTE, TINTS, _RC, _arrow, _box, _canvas, _layer_box, _save
 
 __all__ = [
     "residual_block", "receptive_field_growth", "bottleneck_block", "grouped_convolution",
@@ -28,21 +28,11 @@ __all__ = [
 ]
 
 
-def _layer_box(ax, x, y, w, h, text, colour, fontsize=10.5, z=5):
-    """A rounded box with a centred label (one layer of a block diagram)."""
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.12",
-                                facecolor=TINTS[colour], edgecolor=PALETTE[colour], lw=1.4,
-                                zorder=z))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize,
-            color=PALETTE["ink"], zorder=z + 1, linespacing=1.2)
-
-
 # ------------------------------------------------------------------------------------------------
 # Residual block
 # ------------------------------------------------------------------------------------------------
 
 
-@_register
 def residual_block(out_dir: Path | str | None = None) -> Path:
     """A residual block: ``y = ReLU(x + F(x))`` with ``F`` = conv → ReLU → conv.
 
@@ -105,7 +95,6 @@ def residual_block(out_dir: Path | str | None = None) -> Path:
 # ------------------------------------------------------------------------------------------------
 
 
-@_register
 def receptive_field_growth(out_dir: Path | str | None = None, layers: int = 3) -> Path:
     """Three stacked 3×3 convolutions (stride 1) see 3, 5 and 7 input pixels.
 
@@ -183,7 +172,6 @@ def receptive_field_growth(out_dir: Path | str | None = None, layers: int = 3) -
 # ------------------------------------------------------------------------------------------------
 
 
-@_register
 def bottleneck_block(out_dir: Path | str | None = None, channels: int = 256) -> Path:
     """A plain 3×3 convolution (C → C) next to the bottleneck 1×1 (C → C/2), 3×3 (C/2 → C/2),
     1×1 (C/2 → C). Box widths follow the channel counts; the weight counts (without biases) are
@@ -275,7 +263,6 @@ def _channel_links(ax, x0, x1, n, groups, colours, title, caption):
             color=ink, linespacing=1.3)
 
 
-@_register
 def grouped_convolution(out_dir: Path | str | None = None, channels: int = 8,
                         groups: int = 4) -> Path:
     """A standard convolution (every output channel sees every input channel) next to a grouped
@@ -304,7 +291,6 @@ def grouped_convolution(out_dir: Path | str | None = None, channels: int = 8,
 # ------------------------------------------------------------------------------------------------
 
 
-@_register
 def depthwise_separable_convolution(out_dir: Path | str | None = None, m: int = 4, n: int = 6,
                                     k: int = 3, hw: int = 8) -> Path:
     """Standard convolution versus depthwise (one k×k filter per input channel) followed by
@@ -378,3 +364,7 @@ def depthwise_separable_convolution(out_dir: Path | str | None = None, m: int = 
         ax.set_xlim(-0.4, out2_right + 2.6)
         ax.set_ylim(-2.1, y1 + side + n * dyc + 0.9)
         return _save(fig, "depthwise_separable_convolution", out_dir)
+
+
+#: This chapter's figures, in the order the chapter shows them.
+FIGURES = (residual_block, receptive_field_growth, bottleneck_block, grouped_convolution, depthwise_separable_convolution)

@@ -1,0 +1,265 @@
+"""Figures of Chapter 5 (beyond ResNet), drawn into ``DL_images/``.
+
+One generator per figure, named like its PNG and listed in :data:`FIGURES`, which the registry
+:mod:`dlbook.figures` collects::
+
+    >>> from dlbook import figures
+    >>> sorted(n for n in figures.FIGURES if n in __all__)  # doctest: +NORMALIZE_WHITESPACE
+    ['dense_block', 'inverted_residual', 'resnext_three_forms', 'wrn_block', 'xception_flows']
+
+Channel counts shown in the figures (the dense block's k0 + l·k, the widths of the ResNeXt and
+inverted-residual layers) are computed from the arguments, never typed in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib import rc_context
+from matplotlib.patches import Rectangle
+
+from dlbook.figures.base import PALETTE, TINTS, _RC, _arrow, _canvas, _layer_box, _plus, _save
+
+__all__ = ["wrn_block", "resnext_three_forms", "dense_block", "inverted_residual",
+           "xception_flows"]
+
+_H, _GAP = 0.55, 0.3  # height of a layer box and the gap between boxes
+
+
+def _column(ax, cx, y, layers, width=2.2):
+    """Draw ``layers`` (label, colour[, width]) bottom-up centred on ``cx`` from height ``y``,
+    with an arrow into each box; return the height of the top of the last box."""
+    for k, layer in enumerate(layers):
+        label, colour = layer[:2]
+        w = layer[2] if len(layer) > 2 else width
+        _arrow(ax, (cx, y), (cx, y + _GAP - 0.02))
+        y += _GAP
+        _layer_box(ax, cx - w / 2, y, w, _H, label, colour, fontsize=10)
+        y += _H
+    return y
+
+
+def _residual(ax, cx, layers, title, width=2.2, side=1.6, shortcut="identity", y0=0.0):
+    """A residual block: input, a column of layers, an addition fed by a shortcut on the left."""
+    ink = PALETTE["ink"]
+    ax.text(cx, y0 - 0.05, "$x$", ha="center", va="top", fontsize=13, color=ink)
+    top = _column(ax, cx, y0, layers, width)
+    add_y = top + 0.55
+    _arrow(ax, (cx, top), (cx, add_y - 0.27))
+    _plus(ax, cx, add_y)
+    sx = cx - side
+    ax.plot([cx, sx, sx, cx - 0.5], [y0 + 0.15, y0 + 0.15, add_y, add_y], color=ink, lw=1.5)
+    _arrow(ax, (cx - 0.5, add_y), (cx - 0.28, add_y))
+    ax.text(sx - 0.1, (y0 + add_y) / 2, shortcut, ha="right", va="center", rotation=90,
+            fontsize=9.5, color=PALETTE["muted"])
+    _arrow(ax, (cx, add_y + 0.27), (cx, add_y + 0.7))
+    ax.text(cx, add_y + 1.0, title, ha="center", va="bottom", fontsize=11.5, color=ink,
+            fontweight="bold")
+    return add_y + 1.4
+
+
+def wrn_block(out_dir: Path | str | None = None, k: int = 4, base: int = 16) -> Path:
+    """A pre-activation basic block of width ``base`` next to a wide block of width ``base·k``.
+
+    The wide block is the same block with ``k`` times the maps and a dropout layer between the
+    two convolutions; the box widths are drawn in proportion to the number of maps.
+    """
+    unit = 0.6 / base * 2
+    thin = [("BN", "orange"), ("ReLU", "green"), (f"conv 3×3, {base}", "blue", base * unit),
+            ("BN", "orange"), ("ReLU", "green"), (f"conv 3×3, {base}", "blue", base * unit)]
+    wide = [("BN", "orange"), ("ReLU", "green"),
+            (f"conv 3×3, {base}·{k} = {base * k}", "blue", base * k * unit),
+            ("dropout", "red"), ("BN", "orange"), ("ReLU", "green"),
+            (f"conv 3×3, {base * k}", "blue", base * k * unit)]
+    with rc_context(_RC):
+        fig, (ax,) = _canvas(9.5, 7.6)
+        t1 = _residual(ax, 2.2, thin, "basic block (ResNet v2)", width=1.6)
+        t2 = _residual(ax, 7.6, wide, f"wide block, k = {k}", width=1.6, side=max(2.2, k * 0.7))
+        ax.text(4.9, -0.9, "box width ∝ number of maps; the wide block adds dropout "
+                "between its convolutions", ha="center", va="top", fontsize=10,
+                color=PALETTE["muted"])
+        ax.set_xlim(0.0, 10.5)
+        ax.set_ylim(-1.3, max(t1, t2) + 0.2)
+        return _save(fig, "wrn_block", out_dir)
+
+
+def resnext_three_forms(out_dir: Path | str | None = None, channels: int = 256,
+                        cardinality: int = 32, width: int = 4, shown: int = 3) -> Path:
+    """The three equivalent forms of a ResNeXt block (Xie et al. 2017, figure 3).
+
+    (a) ``cardinality`` paths of 1×1 → 3×3 → 1×1, summed; (b) the paths' 3×3 outputs
+    concatenated and one 1×1 convolution; (c) one 1×1, one grouped 3×3, one 1×1. ``shown``
+    paths are drawn, the rest stand behind the dots.
+    """
+    ink, muted = PALETTE["ink"], PALETTE["muted"]
+    inner = cardinality * width
+    with rc_context(_RC):
+        fig, axes = _canvas(16, 7.4, ncols=3)
+        # (a) split, transform, sum
+        ax = axes[0]
+        xs = [0.9 + 1.55 * i for i in range(shown)]
+        for x in xs:
+            _column(ax, x, 0.4, [(f"1×1, {width}", "blue"), (f"3×3, {width}", "purple"),
+                                 (f"1×1, {channels}", "blue")], width=1.35)
+            ax.plot([x, 2.6], [0.4 + 3 * (_GAP + _H), 3.55], color=ink, lw=1.0)
+        ax.text(xs[-1] + 1.0, 1.5, "…", fontsize=22, color=muted, ha="center")
+        for x in xs:
+            ax.plot([2.6, x], [0.05, 0.4], color=ink, lw=1.0)
+        _plus(ax, 2.6, 3.8)
+        ax.text(2.6, 4.35, f"(a) {cardinality} paths, summed", ha="center", fontsize=11.5,
+                color=ink, fontweight="bold")
+        # (b) early concatenation
+        ax = axes[1]
+        for x in xs:
+            _column(ax, x, 0.4, [(f"1×1, {width}", "blue"), (f"3×3, {width}", "purple")],
+                    width=1.35)
+            ax.plot([x, 2.6], [0.4 + 2 * (_GAP + _H), 2.55], color=ink, lw=1.0)
+            ax.plot([2.6, x], [0.05, 0.4], color=ink, lw=1.0)
+        ax.text(xs[-1] + 1.0, 1.1, "…", fontsize=22, color=muted, ha="center")
+        _layer_box(ax, 0.8, 2.55, 3.6, _H, f"concatenate: {cardinality}·{width} = {inner}",
+                   "yellow", fontsize=10)
+        _column(ax, 2.6, 2.55 + _H, [(f"1×1, {channels}", "blue")], width=2.0)
+        ax.text(2.6, 4.35, "(b) early concatenation", ha="center", fontsize=11.5, color=ink,
+                fontweight="bold")
+        # (c) grouped convolution
+        ax = axes[2]
+        _column(ax, 2.6, 0.05, [(f"1×1, {inner}", "blue"),
+                                (f"3×3, {inner}, groups = {cardinality}", "purple"),
+                                (f"1×1, {channels}", "blue")], width=3.6)
+        ax.text(2.6, 4.35, "(c) grouped convolution", ha="center", fontsize=11.5, color=ink,
+                fontweight="bold")
+        for ax in axes:
+            ax.text(2.6, -0.05, f"input, {channels} maps", ha="center", va="top", fontsize=10,
+                    color=muted)
+            ax.set_xlim(-0.4, 5.6)
+            ax.set_ylim(-1.0, 4.9)
+        axes[1].text(2.6, -0.6, "each form adds the same shortcut to its output",
+                     ha="center", va="top", fontsize=10, color=muted)
+        return _save(fig, "resnext_three_forms", out_dir)
+
+
+def dense_block(out_dir: Path | str | None = None, k0: int = 16, k: int = 12,
+                layers: int = 4) -> Path:
+    """A dense block: each layer reads the concatenation of all earlier maps and adds ``k``.
+
+    The stacked bars are the tensors that the layers read; their channel counts,
+    ``k0 + l·k``, are computed here.
+    """
+    ink, muted = PALETTE["ink"], PALETTE["muted"]
+    colours = ["muted", "blue", "orange", "green", "purple", "red", "teal", "yellow"]
+    scale = 0.05  # height per channel
+    with rc_context(_RC):
+        fig, (ax,) = _canvas(14, 5.6)
+        step = 3.0
+        for l in range(layers + 1):
+            x = l * step
+            y = 0.0
+            for j in range(l + 1):
+                c = k0 if j == 0 else k
+                colour = colours[j % len(colours)]
+                face = "#e0e6ea" if colour == "muted" else TINTS[colour]
+                edge = PALETTE[colour]
+                ax.add_patch(Rectangle((x, y), 0.8, c * scale, facecolor=face, edgecolor=edge,
+                                       lw=1.2))
+                y += c * scale
+            ax.text(x + 0.4, -0.15, f"{k0 + l * k}", ha="center", va="top", fontsize=11,
+                    color=ink)
+            if l < layers:
+                _layer_box(ax, x + 1.25, 0.4, 1.2, _H, f"$H_{l + 1}$", colours[(l + 1)
+                           % len(colours)], fontsize=12)
+                _arrow(ax, (x + 0.85, 0.4 + _H / 2), (x + 1.22, 0.4 + _H / 2))
+                _arrow(ax, (x + 2.48, 0.4 + _H / 2), (x + step - 0.05, 0.4 + _H / 2))
+                ax.text(x + 1.85, 0.4 + _H + 0.1, f"+{k}", ha="center", va="bottom",
+                        fontsize=10.5, color=PALETTE[colours[(l + 1) % len(colours)]])
+        ax.text(layers * step / 2 + 0.4, -0.7,
+                f"channels after each concatenation: $k_0 + \\ell k$ with $k_0$ = {k0}, "
+                f"$k$ = {k}; every earlier map is kept and read again", ha="center", va="top",
+                fontsize=10.5, color=muted)
+        ax.text(layers * step / 2 + 0.4, (k0 + layers * k) * scale + 0.4,
+                f"a dense block of {layers} layers (each $H_\\ell$: BN-ReLU-1×1, BN-ReLU-3×3)",
+                ha="center", va="bottom", fontsize=11.5, color=ink, fontweight="bold")
+        ax.set_xlim(-0.4, layers * step + 1.2)
+        ax.set_ylim(-1.3, (k0 + layers * k) * scale + 1.0)
+        return _save(fig, "dense_block", out_dir)
+
+
+def inverted_residual(out_dir: Path | str | None = None, channels: int = 24,
+                      expansion: int = 6, bottleneck_in: int = 256) -> Path:
+    """A ResNet bottleneck (wide → narrow → wide) next to MobileNetV2's inverted residual
+    (narrow → wide → narrow, linear projection). Box widths ∝ channels within each panel."""
+    wide = channels * expansion
+    narrow = bottleneck_in // 4
+    unit_a, unit_b = 3.2 / bottleneck_in, 3.2 / wide
+    resnet = [(f"1×1, {narrow}, ReLU", "blue", narrow * unit_a + 1.2),
+              (f"3×3, {narrow}, ReLU", "purple", narrow * unit_a + 1.2),
+              (f"1×1, {bottleneck_in}", "blue", bottleneck_in * unit_a)]
+    mobile = [(f"1×1, {channels}·{expansion} = {wide}, ReLU6", "blue", wide * unit_b),
+              (f"3×3 depthwise, {wide}, ReLU6", "teal", wide * unit_b),
+              (f"1×1, {channels}, linear", "orange", channels * unit_b + 1.2)]
+    with rc_context(_RC):
+        fig, (ax,) = _canvas(11, 5.2)
+        t1 = _residual(ax, 2.6, resnet, f"bottleneck: {bottleneck_in} → {narrow} → "
+                       f"{bottleneck_in}", side=2.0)
+        t2 = _residual(ax, 8.2, mobile, f"inverted residual: {channels} → {wide} → {channels}",
+                       side=2.0)
+        ax.text(5.4, -0.6, "box width ∝ channels; ResNet's shortcut joins wide tensors, "
+                "MobileNetV2's joins narrow ones, and no ReLU follows its projection",
+                ha="center", va="top", fontsize=9.5, color=PALETTE["muted"])
+        ax.set_xlim(0.0, 10.6)
+        ax.set_ylim(-1.0, max(t1, t2) + 0.1)
+        return _save(fig, "inverted_residual", out_dir)
+
+
+#: Xception's three flows as (flow, [(module label, repeats, shortcut)]).
+XCEPTION_FLOWS = (
+    ("entry flow", [("conv 3×3, 32, stride 2\nconv 3×3, 64", 1, None),
+                    ("sep 128, sep 128, max-pool /2", 1, "1×1, 128, /2"),
+                    ("sep 256, sep 256, max-pool /2", 1, "1×1, 256, /2"),
+                    ("sep 728, sep 728, max-pool /2", 1, "1×1, 728, /2")]),
+    ("middle flow", [("sep 728, sep 728, sep 728", 8, "identity")]),
+    ("exit flow", [("sep 728, sep 1024, max-pool /2", 1, "1×1, 1024, /2"),
+                   ("sep 1536, sep 2048\nglobal average pool", 1, None),
+                   ("dense, 1000 (softmax)", 1, None)]),
+)
+
+
+def xception_flows(out_dir: Path | str | None = None) -> Path:
+    """Xception as three flows of modules; "sep" is ReLU + 3×3 depthwise separable conv + BN.
+
+    Each module with a shortcut adds it to its output (a strided 1×1 convolution where the size
+    changes, the identity in the middle flow, which repeats its module eight times).
+    """
+    ink, muted = PALETTE["ink"], PALETTE["muted"]
+    colours = {"entry flow": "blue", "middle flow": "purple", "exit flow": "green"}
+    with rc_context(_RC):
+        fig, (ax,) = _canvas(14, 6.2)
+        for f, (flow, modules) in enumerate(XCEPTION_FLOWS):
+            cx = 2.3 + f * 4.7
+            y = 0.0
+            ax.text(cx, -0.1, "299×299×3" if f == 0 else "19×19×728", ha="center", va="top",
+                    fontsize=10, color=muted)
+            for label, repeats, shortcut in modules:
+                h = 0.95 if "\n" in label else 0.7
+                _arrow(ax, (cx, y), (cx, y + 0.33))
+                y += 0.35
+                _layer_box(ax, cx - 1.6, y, 3.2, h, label, colours[flow], fontsize=9.5)
+                if repeats > 1:
+                    ax.text(cx + 1.75, y + h / 2, f"× {repeats}", ha="left", va="center",
+                            fontsize=13, color=ink, fontweight="bold")
+                if shortcut:
+                    ax.plot([cx - 1.6, cx - 1.95, cx - 1.95, cx - 1.6],
+                            [y - 0.2, y - 0.2, y + h + 0.1, y + h + 0.1], color=ink, lw=1.2)
+                    ax.text(cx - 2.05, y + h / 2, shortcut, ha="right", va="center",
+                            fontsize=8.5, color=muted, rotation=90)
+                y += h
+            ax.text(cx, 5.3, flow, ha="center", va="bottom", fontsize=12, color=ink,
+                    fontweight="bold")
+            if f < 2:
+                _arrow(ax, (cx + 1.75, 2.6), (cx + 2.6, 2.6), color=muted)
+        ax.set_xlim(-0.3, 13.4)
+        ax.set_ylim(-0.6, 5.8)
+        return _save(fig, "xception_flows", out_dir)
+
+
+#: This chapter's figures, in the order the chapter shows them.
+FIGURES = (wrn_block, resnext_three_forms, dense_block, inverted_residual, xception_flows)
