@@ -42,28 +42,38 @@ def load(directory: Path = RECORDED) -> tuple[dict, dict | None]:
     return fast, full
 
 
+def _cpu(m: dict) -> str:
+    """``"2 CPU cores (AMD EPYC; AVX2, AVX-512)"`` from a machine record."""
+    details = "; ".join(x for x in (m.get("cpu_model"), ", ".join(m.get("vector_extensions") or [])) if x)
+    return f"{m['cpus']} CPU cores" + (f" ({details})" if details else "")
+
+
 def machine_text(fast: dict, full: dict | None) -> str:
-    """One sentence naming the machine and the dates of the recorded runs.
+    """One sentence naming the machine and the dates of the recorded runs, and one more for each
+    chapter measured later on another host (``make bench ONLY=..`` adds its row to the record).
 
     >>> fast = {"when": "2026-11-25T13:00:00+0000", "gpus": 0, "machine": {"cpus": 2,
     ...         "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2", "AVX-512"],
-    ...         "memory_gib": 23.5}}
+    ...         "memory_gib": 23.5}, "notebooks": [{"notebook": "05_x", "when": "2026-12-01T01:00",
+    ...         "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2"]}}]}
     >>> print(machine_text(fast, None))
-    Measured with `make bench` on 2026-11-25 on 2 CPU cores (AMD EPYC; AVX2, AVX-512), no GPU, 23.5 GiB of memory.
+    Measured with `make bench` on 2026-11-25 on 2 CPU cores (AMD EPYC; AVX2, AVX-512), no GPU, 23.5 GiB of memory. Chapter 5 in fast mode: on 2026-12-01 on another host, 2 CPU cores (AMD EPYC; AVX2).
     """
     m = fast["machine"]
-    parts = [f"{m['cpus']} CPU cores"]
-    details = "; ".join(x for x in (m.get("cpu_model"),
-                                    ", ".join(m.get("vector_extensions") or [])) if x)
-    if details:
-        parts[0] += f" ({details})"
+    parts = [_cpu(m)]
     parts.append("no GPU" if not fast.get("gpus") else f"{fast['gpus']} GPU(s)")
     if m.get("memory_gib"):
         parts.append(f"{m['memory_gib']} GiB of memory")
     dates = sorted({fast["when"][:10]} | {r["when"][:10] for r in (full or {}).get("notebooks", [])
-                                         if r.get("when")})
+                                         if r.get("when") and "machine" not in r})
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
-    return f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
+    text = f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
+    for mode, record in (("fast", fast), ("full", full or {})):
+        for row in record.get("notebooks", []):
+            if "machine" in row:
+                text += (f" Chapter {int(row['notebook'].partition('_')[0])} in {mode} mode: on "
+                         f"{row['when'][:10]} on another host, {_cpu(row['machine'])}.")
+    return text
 
 
 def chapter_title(stem: str) -> str:

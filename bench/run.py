@@ -14,7 +14,9 @@ benchmark is not a test.
 
 Full-mode rows go to ``bench/results_full.json`` (fast-mode ones to ``bench/results.json``), so
 a full-mode measurement, which can take hours on a CPU, is not overwritten by the next fast run;
-a full-mode run of some chapters replaces only their rows there. ``bench/report.py`` turns the
+a full-mode run of some chapters replaces only their rows there. So does a fast-mode run with
+``--only`` (a new chapter measured without re-running the others; with ``--no-training`` it keeps
+the file's training benchmark); each row records when it was measured. ``bench/report.py`` turns the
 results into the tables of the how-to-run page.
 """
 
@@ -191,13 +193,23 @@ def main(argv=None) -> int:
         peak = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
         print(f"{r['notebook']:34} {wall:>8} {str(r.get('budget_s') or '-'):>9} {peak:>9}  {status}")
 
-    if args.mode == "full" and not args.quick and out.exists():
+    machine = machine_info()
+    # Full-mode runs always add their rows to the file; a fast-mode run of some chapters (--only)
+    # does too, and without --no-training's own measurement it keeps the file's training benchmark.
+    previous = {}
+    if not args.quick and out.exists() and (args.mode == "full" or args.only):
         previous = json.loads(out.read_text())
-        if previous.get("mode") == "full" and not previous.get("quick"):
+        if previous.get("mode") == args.mode and not previous.get("quick"):
+            if previous.get("machine") not in (None, machine):  # rows from another host say so
+                for row in rows:
+                    row["machine"] = machine
+                machine = previous["machine"]
             rows = merge_rows(previous.get("notebooks", []), rows)
+        else:
+            previous = {}
     results = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine_info(),
+        "when": previous.get("when") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),  # the first run's
+        "machine": machine,
         "quick": args.quick,
         "mode": args.mode,
         "gpus": gpus,
@@ -208,6 +220,8 @@ def main(argv=None) -> int:
         import training
 
         results["training"] = training.main(["--quick"] if args.quick else [])
+    elif "training" in previous:
+        results["training"] = previous["training"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

@@ -88,3 +88,26 @@ def test_full_mode_rows_accumulate_chapter_by_chapter(tmp_path, monkeypatch):
     rows = json.loads(out.read_text())["notebooks"]
     assert [r["notebook"] for r in rows] == ["01_a", "02_b"]
     assert rows[0]["wall_s"] == 100.0 and rows[1]["wall_s"] != 200.0 and rows[1]["error"] is None
+
+
+def test_a_fast_run_of_one_chapter_joins_the_record_and_names_its_host(tmp_path, monkeypatch):
+    # make bench ONLY=05 --no-training: the new chapter's row joins the recorded run, whose
+    # training benchmark and machine stay; the row says it was measured on another host.
+    out = tmp_path / "results.json"
+    other = {"cpus": 2, "cpu_model": "Elsewhere CPU", "vector_extensions": ["AVX-512"]}
+    out.write_text(json.dumps({"mode": "fast", "quick": False, "when": "2026-11-25T14:00:00+0000",
+                               "machine": other, "training": {"kept": True},
+                               "notebooks": [{"notebook": "01_a", "wall_s": 10.0}]}))
+    probe = tmp_path / "05_e.ipynb"
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, probe)
+    monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
+    monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
+    assert bench.main(["--only", "05", "--no-training", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["notebook"] for r in result["notebooks"]] == ["01_a", "05_e"]
+    assert result["training"] == {"kept": True} and result["machine"] == other
+    assert result["when"] == "2026-11-25T14:00:00+0000"
+    assert "machine" not in result["notebooks"][0]
+    assert result["notebooks"][1]["machine"] == bench.machine_info()
