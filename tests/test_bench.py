@@ -14,13 +14,17 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
-    path = tmp_path / "probe.ipynb"
-    nb = new_notebook(cells=[
-        new_code_cell("import time, numpy as np\nblock = np.ones(300 * 2**20 // 8)\ntime.sleep(1.0)"),
-    ])
+def write_notebook(path, *sources):
+    """A notebook of code cells ``sources`` at ``path``, with a kernel the harness can start."""
+    nb = new_notebook(cells=[new_code_cell(src) for src in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
+    return path
+
+
+def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
+    path = tmp_path / "probe.ipynb"
+    write_notebook(path, "import time, numpy as np\nblock = np.ones(300 * 2**20 // 8)\ntime.sleep(1.0)")
     row = bench.run_one(path, timeout=120)
     assert row["error"] is None
     assert row["wall_s"] >= 1.0
@@ -29,9 +33,7 @@ def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
 
 def test_run_one_reports_a_failing_notebook(tmp_path):
     path = tmp_path / "broken.ipynb"
-    nb = new_notebook(cells=[new_code_cell("raise RuntimeError('boom')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+    write_notebook(path, "raise RuntimeError('boom')")
     row = bench.run_one(path, timeout=60)
     assert row["error"] == "RuntimeError: boom"
 
@@ -79,9 +81,7 @@ def test_full_mode_rows_accumulate_chapter_by_chapter(tmp_path, monkeypatch):
     out.write_text(json.dumps({"mode": "full", "quick": False, "notebooks": [
         {"notebook": "01_a", "wall_s": 100.0}, {"notebook": "02_b", "wall_s": 200.0}]}))
     probe = tmp_path / "02_b.ipynb"
-    nb = new_notebook(cells=[new_code_cell("x = 1")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, probe)
+    write_notebook(probe, "x = 1")
     monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
     monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
     assert bench.main(["--mode", "full", "--only", "02", "--no-training", "--out", str(out)]) == 0
@@ -99,9 +99,7 @@ def test_a_fast_run_of_one_chapter_joins_the_record_and_names_its_host(tmp_path,
                                "machine": other, "training": {"kept": True},
                                "notebooks": [{"notebook": "01_a", "wall_s": 10.0}]}))
     probe = tmp_path / "05_e.ipynb"
-    nb = new_notebook(cells=[new_code_cell("x = 1")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, probe)
+    write_notebook(probe, "x = 1")
     monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
     monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
     assert bench.main(["--only", "05", "--no-training", "--out", str(out)]) == 0
