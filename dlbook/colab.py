@@ -690,7 +690,7 @@ def convert_build(build_dir, out=None, log=print) -> list[Path]:
         written.append(dest)
         log(f"{doc}.ipynb -> {dest}")
     log(f"{len(written)} Colab-ready notebooks in {out} (dlbook pinned to {book.ref}; "
-        f"publish them on the {COLAB_BRANCH!r} branch)")
+        f"publish them on the {book.launch_branch!r} branch)")
     return written
 
 
