@@ -121,12 +121,11 @@ class Book:
         """("He et al.", "2016a"): author-year, with a letter when two works share both."""
         if self._labels is None:
             entries = self.bibliography()
-            plain = {k: author_year(e) for k, e in entries.items()}
+            suffixes = year_suffixes(entries)
             self._labels = {}
-            for k, (who, year) in plain.items():
-                same = [o for o in entries if plain[o] == (who, year)]  # in .bib file order
-                suffix = "abcdefghijklmnopqrstuvwxyz"[same.index(k)] if len(same) > 1 else ""
-                self._labels[k] = (who, year + suffix)
+            for k, entry in entries.items():
+                who, year = author_year(entry)
+                self._labels[k] = (who, year + suffixes.get(k, ""))
         return self._labels[key]
 
 
@@ -260,6 +259,21 @@ def author_year(entry) -> tuple[str, str]:
     else:
         who = f"{names[0]} et al."
     return who.replace("{", "").replace("}", ""), entry.fields.get("year", "n.d.")
+
+
+def year_suffixes(entries) -> dict[str, str]:
+    """Letters that tell apart works with the same author label and year, in .bib file order.
+
+    ``{"he2016deep": "a", "he2016identity": "b"}``: the site (book/_ext) and the Colab copies
+    both cite with these, so "He et al., 2016a" means the same work in both.
+    """
+    labels = {key: author_year(entry) for key, entry in entries.items()}
+    suffixes = {}
+    for key, label in labels.items():
+        same = [other for other in entries if labels[other] == label]
+        if len(same) > 1:
+            suffixes[key] = "abcdefghijklmnopqrstuvwxyz"[same.index(key)]
+    return suffixes
 
 
 def reference_list(keys: list[str], entries) -> str:

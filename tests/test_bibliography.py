@@ -59,6 +59,11 @@ def test_chapters_cite_by_author_and_year(book_build, source):
     links = re.findall(r'<a class="footcite reference internal" href="#([^"]+)">(.*?)</a>', page)
     text = "\n".join("".join(c["source"]) for c in json.loads(source.read_text())["cells"])
     assert len(links) >= len(re.findall(r"\{footcite", text)), f"{source.stem}: citations did not render"
+    labels = {}
+    for target, label in links:
+        labels.setdefault(re.sub("<[^>]+>", "", label), set()).add(target)
+    shared = {label: targets for label, targets in labels.items() if len(targets) > 1}
+    assert not shared, f"{source.stem}: one citation text for several works: {shared}"
     for target, label in links:
         assert re.search(r"\b(1[89]|20)\d\d[a-z]?$", re.sub("<[^>]+>", "", label)), (
             f"{source.stem}: citation text {label!r} does not end with a year")

@@ -7,9 +7,10 @@ and its Colab copy, see the works it cites), but the only footnote style the pac
 a number, while ``{cite}`` on the other pages shows author and year. This extension registers a
 footnote style that prints ``(He et al., 2016)`` for ``{footcite:p}`` and ``He et al. (2016)``
 for ``{footcite:t}``, each linked to its entry in the chapter's list, so the whole book cites one
-way. Select it with ``bibtex_foot_reference_style = "author_year_foot"``, and the matching
-style for ``{cite}`` (round brackets, like the chapters) with
-``bibtex_reference_style = "author_year_round"``.
+way. Two works with the same authors and year get letters, "(He et al., 2016a)", as in the Colab
+copies (the same rule, ``dlbook.colab.year_suffixes``). Select it with
+``bibtex_foot_reference_style = "author_year_foot"``, and the matching style for ``{cite}``
+(round brackets, the same letters) with ``bibtex_reference_style = "author_year_round"``.
 """
 
 from dataclasses import dataclass, field
@@ -26,8 +27,32 @@ from sphinxcontrib.bibtex.style.referencing import (
     GroupReferenceStyle,
     PersonStyle,
 )
-from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
-from sphinxcontrib.bibtex.style.template import FootReferenceInfo, year
+from sphinxcontrib.bibtex.style.template import FootReferenceInfo, reference, year
+
+
+_SUFFIX: dict = {}
+"""key -> "a", "b", ... for works sharing author label and year (filled when the build starts)."""
+
+
+@node
+def year_label(children, data):
+    """The year of the cited work, with a letter when another work has the same authors and year."""
+    assert not children
+    return join[year, _SUFFIX.get(data["entry"].key, "")].format_data(data)
+
+
+def _read_suffixes(app):
+    from pathlib import Path
+
+    from pybtex.database import parse_file
+
+    from dlbook.colab import year_suffixes
+
+    entries = {}
+    for name in app.config.bibtex_bibfiles:
+        entries.update(parse_file(str(Path(app.srcdir) / name)).entries)
+    _SUFFIX.clear()
+    _SUFFIX.update(year_suffixes(entries))
 
 
 def _round() -> BracketStyle:
@@ -60,6 +85,7 @@ def foot_link(children, data):
 class _Parenthetical(BaseReferenceStyle):
     bracket: BracketStyle = field(default_factory=_round)
     person: PersonStyle = field(default_factory=PersonStyle)
+    link: object = field(default_factory=lambda: foot_link)  # template node that makes the link
 
     def role_names(self):
         return ["p", "ps"]
@@ -68,13 +94,15 @@ class _Parenthetical(BaseReferenceStyle):
         return self.bracket.outer(children, brackets=True, capfirst=False)
 
     def inner(self, role_name):
-        return foot_link[join(sep=", ")[self.person.author_or_editor_or_title(full=role_name == "ps"), year]]
+        return self.link[join(sep=", ")[self.person.author_or_editor_or_title(full=role_name == "ps"),
+                                         year_label]]
 
 
 @dataclass
 class _Textual(BaseReferenceStyle):
     bracket: BracketStyle = field(default_factory=BracketStyle)
     person: PersonStyle = field(default_factory=PersonStyle)
+    link: object = field(default_factory=lambda: foot_link)
 
     def role_names(self):
         return [f"{cap}t{full}" for cap in ("", "c") for full in ("", "s")]
@@ -83,9 +111,9 @@ class _Textual(BaseReferenceStyle):
         return self.bracket.outer(children, brackets=False, capfirst="c" in role_name)
 
     def inner(self, role_name):
-        return foot_link[join(sep=" ")[
+        return self.link[join(sep=" ")[
             self.person.author_or_editor_or_title(full="s" in role_name),
-            join["(", year, ")"],
+            join["(", year_label, ")"],
         ]]
 
 
@@ -96,19 +124,26 @@ class AuthorYearFootStyle(GroupReferenceStyle):
     #: How author names are shown ("He et al."); the name templates read it from this style.
     person: PersonStyle = field(default_factory=PersonStyle)
 
+    def link(self):
+        """The template node that turns the citation text into a link."""
+        return foot_link
+
     def __post_init__(self):
-        self.styles.extend([_Parenthetical(person=self.person), _Textual(person=self.person)])
+        self.styles.extend([_Parenthetical(person=self.person, link=self.link()),
+                            _Textual(person=self.person, link=self.link())])
         super().__post_init__()
 
 
 @dataclass
-class AuthorYearRoundStyle(AuthorYearReferenceStyle):
-    """sphinxcontrib-bibtex's author–year style for ``{cite}``, in round brackets."""
+class AuthorYearRoundStyle(AuthorYearFootStyle):
+    """``{cite}`` on the prose pages: the same text, linked to the entry on the bibliography page."""
 
-    bracket_parenthetical: BracketStyle = field(default_factory=_round)
+    def link(self):
+        return reference
 
 
 def setup(app):
+    app.connect("builder-inited", _read_suffixes)
     register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_foot",
                     AuthorYearFootStyle)
     register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_round",
