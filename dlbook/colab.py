@@ -645,6 +645,21 @@ def chapter_docs(build_dir: Path) -> list[str]:
                   if ".ipynb_checkpoints" not in p.parts)
 
 
+def cached_execution(cache_dir: Path, source: Path):
+    """The notebook ``source`` as jupyter-cache in ``cache_dir`` holds it executed, or None.
+
+    The cache matches a notebook by its code cells, so a source whose code changed since the
+    build, or whose execution failed, has no record.
+    """
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        return get_cache(cache_dir).merge_match_into_notebook(nbformat.read(source, as_version=4))[1]
+    except KeyError:
+        return None
+
+
 def executed_notebook(book: Book, doc: str, executed_path: Path):
     """The executed notebook of ``doc`` with all its outputs.
 
@@ -657,14 +672,10 @@ def executed_notebook(book: Book, doc: str, executed_path: Path):
 
     source = book.sources.get(doc)
     if book.cache_dir and book.cache_dir.is_dir() and source and source.is_file():
-        from jupyter_cache import get_cache
-
-        try:
-            _pk, merged = get_cache(book.cache_dir).merge_match_into_notebook(
-                nbformat.read(source, as_version=4))
+        merged = cached_execution(book.cache_dir, source)
+        if merged is not None:
             return merged
-        except KeyError:
-            pass  # not cached (or the source changed since): fall back to jupyter_execute
+        # not cached (or the source changed since): fall back to jupyter_execute
     if not executed_path.is_file():
         raise ColabError(f"{executed_path} is missing; {FIX}.")
     nb = nbformat.read(executed_path, as_version=4)

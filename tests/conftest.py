@@ -64,12 +64,6 @@ def executed_notebook(build: Path, source: Path):
     executed notebook comes from the build's jupyter-cache, matched on the source's code cells.
     A notebook whose execution failed has no cache record: then None.
     """
-    import nbformat
-    from jupyter_cache import get_cache
+    from dlbook.colab import cached_execution
 
-    cache = get_cache(build / ".jupyter_cache")
-    try:
-        _, merged = cache.merge_match_into_notebook(nbformat.read(source, as_version=4))
-    except KeyError:
-        return None
-    return merged
+    return cached_execution(build / ".jupyter_cache", source)
