@@ -181,7 +181,7 @@ def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) 
     return out
 
 
-def measure_precision(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256,
+def measure_precision(x, y, steps: int = 30, warmup: int = 10, batch_size: int = 256,
                       rounds: int = 2) -> dict:
     """Training images/s of the reference network in float32 and in ``mixed_bfloat16``.
 

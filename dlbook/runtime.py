@@ -108,6 +108,17 @@ def vector_isa(flags) -> str:
 
 # --------------------------------------------------------------------------- decisions (pure)
 
+def _setting(name: str, env_value: str | None, allowed, hint: str, what: str) -> str | None:
+    """An environment variable's value, normalised and checked; ``None`` when unset or blank."""
+    if env_value is None or env_value.strip() == "":
+        return None
+    value = env_value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={env_value!r} is not {what}: {hint}, or unset it to choose by "
+                         f"the hardware.")
+    return value
+
+
 def choose_mode(env_value: str | None, devices: Devices) -> tuple[str, str]:
     """Return ``(mode, reason)`` from the ``DLBOOK_MODE`` value and the devices.
 
@@ -118,14 +129,10 @@ def choose_mode(env_value: str | None, devices: Devices) -> tuple[str, str]:
     >>> choose_mode("FULL", Devices(gpus=0))[0]
     'full'
     """
-    if env_value is not None and env_value.strip() != "":
-        value = env_value.strip().lower()
-        if value not in MODES:
-            raise ValueError(
-                f"{MODE_ENV}={env_value!r} is not a run mode: use {MODE_ENV}=fast "
-                f"(small subsets, minutes on a CPU) or {MODE_ENV}=full (the book's real "
-                f"experiments), or unset it to choose by the hardware."
-            )
+    value = _setting(MODE_ENV, env_value, MODES,
+                     f"use {MODE_ENV}=fast (small subsets, minutes on a CPU) or {MODE_ENV}=full "
+                     f"(the book's real experiments)", "a run mode")
+    if value:
         return value, f"set by {MODE_ENV}"
     if devices.tpu:
         return "full", f"TPU attached; {MODE_ENV}=fast overrides"
@@ -195,13 +202,9 @@ def resolve_policy(env_value: str | None, devices: Devices,
     """
     if not allow_mixed_precision:
         return "float32", "this chapter compares exact float32 values"
-    if env_value is not None and env_value.strip() != "":
-        value = env_value.strip().lower()
-        if value not in POLICIES:
-            raise ValueError(
-                f"{PRECISION_ENV}={env_value!r} is not a precision policy: use one of "
-                f"{', '.join(POLICIES)}, or unset it to choose by the hardware."
-            )
+    value = _setting(PRECISION_ENV, env_value, POLICIES, f"use one of {', '.join(POLICIES)}",
+                     "a precision policy")
+    if value:
         return value, f"set by {PRECISION_ENV}"
     return precision_policy(devices), choose_mixed_precision(devices)[1]
 
