@@ -113,9 +113,13 @@ def autograded(path):
 @pytest.fixture(scope="session")
 def made(tmp_path_factory):
     """``otter assign`` once per master (otter's own run of the solutions is left to the grading)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     out = tmp_path_factory.mktemp("assignments")
     book = assignments.repository_book(log=lambda *_: None)
-    return {m.stem: assignments.assign(m, out, run_tests=False, book=book) for m in MASTERS}
+    with ThreadPoolExecutor(2) as pool:  # each otter assign is a subprocess; two cores
+        folders = pool.map(lambda m: assignments.assign(m, out, run_tests=False, book=book), MASTERS)
+        return {m.stem: folder for m, folder in zip(MASTERS, folders)}
 
 
 def wrong_notebook(solutions: Path, chapter: str, dest: Path) -> dict:
