@@ -231,3 +231,13 @@ def test_every_question_fails_a_plausible_wrong_answer(master, graded):
     solutions, wrong = graded[master.stem]["solutions.ipynb"], graded[master.stem]["wrong.ipynb"]
     passed = [q for q in questions if float(wrong[q]) >= float(solutions[q])]
     assert not passed, f"these wrong answers got full marks: {[(q, spec[q]['mistake']) for q in passed]}"
+
+
+def test_instructors_guide_shows_the_commands_and_chapters_link_to_it():
+    guide = (ROOT / "book" / "for_instructors.md").read_text()
+    assert "make assignments" in guide and "-m dlbook.assignments grade" in guide and "--csv" in guide
+    for master in MASTERS:
+        chapter = nbformat.read(ROOT / "notebooks" / master.name, as_version=4)
+        exercises = [c.source for c in chapter.cells if "## Exercises" in c.source]
+        assert exercises and "{doc}`../book/for_instructors`" in exercises[0], (
+            f"{master.name}: the chapter's exercise section should link to the assignment guide")
