@@ -209,8 +209,8 @@ def test_student_notebook_runs_in_colab(master, made):
                         f"dlbook @ git+{assignments.repository_book(log=lambda *_: None).repo_url}"
                         f"@{packages[1].rsplit('@', 1)[1]}"]
     assert "PUBLIC_TESTS" in first and "otter.Notebook()" in code[1]
-    public = {p.name for p in (made[master.stem] / "student" / "tests").glob("*.py")}
-    assert set(ast.literal_eval(re.search(r"PUBLIC_TESTS = (\{.*\})\n", first).group(1))) == public
+    public = {p.name: p.read_text() for p in (made[master.stem] / "student" / "tests").glob("*.py")}
+    assert ast.literal_eval(re.search(r"PUBLIC_TESTS = (\{.*\})\n", first).group(1)) == public
     assert not any("%pip" in c for c in code), "otter's unpinned install cell is still there"
 
 
