@@ -125,6 +125,11 @@ def iou(boxes1, boxes2, format: str = "xyxy") -> np.ndarray:
     """
     a = to_xyxy(boxes1, format, "boxes1").reshape(-1, 4)
     b = to_xyxy(boxes2, format, "boxes2").reshape(-1, 4)
+    return _pairwise_iou(a, b)
+
+
+def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of checked ``xyxy`` boxes ``a`` (N, 4) and ``b`` (M, 4): ``(N, M)``."""
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
@@ -173,7 +178,7 @@ def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.
         raise ValueError(f"max_output={max_output!r} must be >= 0 (or None for no limit).")
     order = np.argsort(-s, kind="stable")
     order = order[s[order] > score_threshold]
-    overlaps = iou(b[order], b[order])
+    overlaps = _pairwise_iou(b[order], b[order])
     alive = np.ones(len(order), bool)
     keep = []
     for i in range(len(order)):
@@ -346,33 +351,39 @@ def _per_image(name, items, n_images=None):
     return items
 
 
-def _match(gt, gt_ignore, det, iou_thresholds):
-    """COCO's greedy matching in one image and class. ``det`` is sorted by decreasing score.
+def _match(overlaps: np.ndarray, gt_ignore: np.ndarray, iou_thresholds) -> tuple:
+    """COCO's greedy matching in one image and class.
 
-    Returns ``(matched (T, D) bool, det_ignored_by_gt (T, D) bool)``.
+    ``overlaps``: IoU ``(D, G)`` of the detections, sorted by decreasing score, with the ground
+    truth; ``gt_ignore``: ``(G,)``, True for ground truth that is not counted. Each detection
+    takes the free ground-truth box of highest IoU (the last one on ties, as pycocotools does),
+    provided the IoU is at least the threshold; a counted box beats any ignored one. Returns
+    ``(matched (T, D) bool, matched_an_ignored_box (T, D) bool)``.
     """
     order = np.argsort(gt_ignore, kind="stable")  # counted ground truth first
-    gt, gt_ignore = gt[order], gt_ignore[order]
-    overlaps = iou(det, gt) if len(gt) and len(det) else np.zeros((len(det), len(gt)))
-    T, D, G = len(iou_thresholds), len(det), len(gt)
+    rows = overlaps[:, order].tolist()
+    ignore = gt_ignore[order].tolist()
+    T, D, G = len(iou_thresholds), len(rows), len(ignore)
     matched = np.zeros((T, D), bool)
     ignored = np.zeros((T, D), bool)
+    if D == 0 or G == 0:
+        return matched, ignored
     for t, threshold in enumerate(iou_thresholds):
-        taken = np.zeros(G, bool)
-        for d in range(D):
+        taken = [False] * G
+        for d, row in enumerate(rows):
             best, m = min(threshold, 1 - 1e-10), -1
             for g in range(G):
                 if taken[g]:
                     continue
-                if m > -1 and not gt_ignore[m] and gt_ignore[g]:
+                if m > -1 and not ignore[m] and ignore[g]:
                     break  # a counted match beats any ignored one
-                if overlaps[d, g] < best:
+                if row[g] < best:
                     continue
-                best, m = overlaps[d, g], g
+                best, m = row[g], g
             if m > -1:
                 taken[m] = True
                 matched[t, d] = True
-                ignored[t, d] = gt_ignore[m]
+                ignored[t, d] = ignore[m]
     return matched, ignored
 
 
@@ -447,21 +458,23 @@ def evaluate(gt_boxes, gt_classes, det_boxes, det_scores, det_classes, num_class
     ap = {m: {a: np.full((T, K), np.nan) for a in ranges} for m in ("coco101", "voc11", "all")}
     curves_r = [[np.zeros(0) for _ in range(K)] for _ in range(T)]
     curves_p = [[np.zeros(0) for _ in range(K)] for _ in range(T)]
-    for k in range(K):
-        per_image = []
-        for gb, gc, db, ds, dc in images:
+    # Per class, the images with that class in them: (gt areas, IoU, det scores, det areas).
+    by_class = [[] for _ in range(K)]
+    for gb, gc, db, ds, dc in images:
+        for k in np.union1d(gc, dc).astype(np.int64).tolist():
             g = gb[gc == k]
             d_sel = np.nonzero(dc == k)[0]
             d_sel = d_sel[np.argsort(-ds[d_sel], kind="stable")][:max_detections]
-            per_image.append((g, db[d_sel], ds[d_sel]))
+            d = db[d_sel]
+            by_class[k].append((_areas(g), _pairwise_iou(d, g), ds[d_sel], _areas(d)))
+    for k in range(K):
+        per_image = by_class[k]
         for area_name, (lo, hi) in ranges.items():
             scores, tps, fps, counted = [], [], [], 0
-            for g, d, s in per_image:
-                g_area = box_area(g) if len(g) else np.zeros(0)
+            for g_area, overlaps, s, d_area in per_image:
                 g_ignore = (g_area < lo) | (g_area > hi)
                 counted += int((~g_ignore).sum())
-                matched, ignored = _match(g, g_ignore, d, thresholds)
-                d_area = box_area(d) if len(d) else np.zeros(0)
+                matched, ignored = _match(overlaps, g_ignore, thresholds)
                 outside = (d_area < lo) | (d_area > hi)
                 ignored = ignored | (~matched & outside[None, :])
                 scores.append(s)
@@ -487,6 +500,10 @@ def evaluate(gt_boxes, gt_classes, det_boxes, det_scores, det_classes, num_class
         result["map50"] = {m: {a: _nanmean(v[at50[0]]) for a, v in per.items()}
                            for m, per in ap.items()}
     return result
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
 def _nanmean(values) -> float:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from dlbook import data, scenes
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -56,6 +56,12 @@ def test_boxes_masks_and_instances_agree(opts):
             if k == count - 1 or opts["max_overlap"] == 0.0:
                 # nothing hides this item: its pixels fill its box exactly (tight on all sides)
                 assert tight_box(mine) == [x1, y1, x2, y2]
+            else:
+                # each side of the box touches a pixel of the item or of an item drawn over it
+                seen = (s.instances[i] == k + 1) | (s.instances[i] > k + 1)
+                inside = seen[y1:y2, x1:x2]
+                assert inside[0].any() and inside[-1].any()
+                assert inside[:, 0].any() and inside[:, -1].any()
             for j in range(k):  # bounded overlap of every pair of boxes
                 a, b = s.boxes[i, j], s.boxes[i, k]
                 iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -115,17 +121,6 @@ def test_dataset_streams_the_scenes_of_make_scenes():
         assert np.array_equal(batch["boxes"], s.boxes) and np.array_equal(batch["masks"], s.masks)
     again = next(iter(data.scene_dataset(4, "test", seed=7, canvas=64, item_size=(20, 30))))
     assert np.array_equal(again["masks"].numpy(), first["masks"])
-
-
-def test_scenes_fill_a_batch_quickly():
-    import time
-
-    data.make_scenes(8)  # load the split once
-    start = time.perf_counter()
-    s = data.make_scenes(512, seed=1)
-    rate = len(s) / (time.perf_counter() - start)
-    # Well above what a 2-core CPU trains on 96×96 images (a few hundred per second).
-    assert rate > 1000, f"{rate:.0f} scenes/s"
 
 
 @pytest.mark.parametrize("kwargs, words", [
