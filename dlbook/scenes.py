@@ -224,20 +224,20 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     # 3. Draw: every nonzero glyph pixel lands inside the canvas (its tight box does). Where
     #    items overlap the highest item number wins, then its pixels are written.
     glyphs[~active] = 0
-    pixel = np.flatnonzero(glyphs)
-    slot, within = np.divmod(pixel, M * M)                  # slot = scene * K + item
-    yy, xx = np.divmod(within, M)
-    corner = ((np.arange(n)[:, None] * H + oy) * H + ox).reshape(-1)
-    flat = corner[slot] + yy * H + xx
-    ki = (slot % K + 1).astype(np.uint8)
+    on = glyphs > 0
+    corner = ((np.arange(n)[:, None] * H + oy) * H + ox).astype(np.int32)
+    offsets = (np.arange(M, dtype=np.int32)[:, None] * H + np.arange(M, dtype=np.int32))
+    flat = (corner[:, :, None, None] + offsets)[on]          # canvas position of each pixel
+    ki = np.broadcast_to(np.arange(1, K + 1, dtype=np.uint8)[None, :, None, None], on.shape)[on]
     top = np.zeros(n * H * H, np.uint8)
     np.maximum.at(top, flat, ki)
     mine = top[flat] == ki
-    flat, slot = flat[mine], slot[mine]
+    flat = flat[mine]
     image = np.zeros(n * H * H, np.uint8)
-    image[flat] = glyphs.reshape(-1)[pixel[mine]]
+    image[flat] = glyphs[on][mine]
     mask = np.zeros(n * H * H, np.uint8)
-    mask[flat] = (labels[sources.reshape(-1)] + 1).astype(np.uint8)[slot]
+    cls = (labels[sources] + 1).astype(np.uint8)
+    mask[flat] = np.broadcast_to(cls[:, :, None, None], on.shape)[on][mine]
 
     # 4. Move the items left out to the end, so item k exists exactly when k < counts[i].
     order = np.argsort(~active, axis=1, kind="stable")
