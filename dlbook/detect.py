@@ -153,18 +153,22 @@ def _scores(scores, n: int, name: str = "scores") -> np.ndarray:
 
 
 def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.inf,
-        max_output: int | None = None, format: str = "xyxy") -> np.ndarray:
+        max_output: int | None = None, format: str = "xyxy", classes=None) -> np.ndarray:
     """Greedy non-maximum suppression: indices of the kept boxes, highest score first.
 
     Take the highest-scoring box left, keep it, and drop every remaining box whose IoU with it
     is above ``iou_threshold``; repeat. Boxes scoring ``score_threshold`` or less are dropped
     first; among equal scores the box that comes first in ``boxes`` goes first. The same rules
-    as ``tf.image.non_max_suppression`` (which takes ``yxyx`` boxes).
+    as ``tf.image.non_max_suppression`` (which takes ``yxyx`` boxes). With ``classes`` (one
+    class per box), only boxes of the same class suppress each other (per-class NMS, as a
+    detector's output is usually filtered).
 
     >>> boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]
     >>> nms(boxes, [0.9, 0.8, 0.7]).tolist()
     [0, 2]
     >>> nms(boxes, [0.9, 0.8, 0.7], iou_threshold=0.9).tolist()   # IoU 0.68 is kept
+    [0, 1, 2]
+    >>> nms(boxes, [0.9, 0.8, 0.7], classes=[0, 1, 0]).tolist()   # box 1 is another class
     [0, 1, 2]
     >>> nms(np.zeros((0, 4)), []).tolist()
     []
@@ -179,6 +183,12 @@ def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.
     order = np.argsort(-s, kind="stable")
     order = order[s[order] > score_threshold]
     overlaps = _pairwise_iou(b[order], b[order])
+    if classes is not None:
+        c = np.asarray(classes).reshape(-1)
+        if c.shape != (len(b),):
+            raise ValueError(f"classes has shape {np.shape(classes)} but there are {len(b)} "
+                             f"boxes: pass one class per box, shape ({len(b)},).")
+        overlaps = np.where(c[order][:, None] == c[order][None, :], overlaps, 0.0)
     alive = np.ones(len(order), bool)
     keep = []
     for i in range(len(order)):
@@ -275,8 +285,8 @@ def decode_yolo(output, boxes_per_cell: int, num_classes: int, image_size,
     probability (YOLO's Pr(class | object) · Pr(object) · IoU, the IoU being folded into the
     trained confidence); slots scoring below ``score_threshold`` are left out. Returns
     ``(boxes xyxy (D, 4), classes (D,), scores (D,))`` in cell order (row by row, then slot),
-    not yet suppressed (see :func:`nms`). ``clip`` clips boxes to the image. The inverse of
-    :func:`encode_yolo`:
+    not yet suppressed (see :func:`nms`). ``clip`` clips boxes to the image. A batch
+    ``(N, S, S, 5B + C)`` gives a list of such triples. The inverse of :func:`encode_yolo`:
 
     >>> t = encode_yolo([[10, 20, 40, 60]], [1], grid=4, boxes_per_cell=1, num_classes=3,
     ...                 image_size=96)
@@ -286,6 +296,8 @@ def decode_yolo(output, boxes_per_cell: int, num_classes: int, image_size,
     """
     out = np.asarray(output, dtype=np.float64)
     B, C = boxes_per_cell, num_classes
+    if out.ndim == 4:  # a batch: one (boxes, classes, scores) per image
+        return [decode_yolo(o, B, C, image_size, score_threshold, clip) for o in out]
     if out.ndim != 3 or out.shape[0] != out.shape[1] or out.shape[2] != 5 * B + C:
         raise ValueError(f"output has shape {out.shape}: expected (S, S, 5B + C) = "
                          f"(S, S, {5 * B + C}) for B={B}, C={C}.")

@@ -124,6 +124,27 @@ def test_nms_agrees_with_tensorflow(boxes, data, iou_threshold, score_threshold,
     assert ours.tolist() == theirs.tolist()
 
 
+@SETTINGS
+@given(box_sets(max_size=16), st.data(), st.sampled_from([0.3, 0.5]))
+def test_per_class_nms_is_tensorflow_nms_within_each_class(boxes, data, iou_threshold):
+    import tensorflow as tf
+
+    n = len(boxes)
+    scores = np.asarray(data.draw(st.lists(st.sampled_from([0.2, 0.5, 0.8]), min_size=n,
+                                           max_size=n)), np.float64)
+    classes = np.asarray(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), int)
+    ours = detect.nms(boxes, scores, iou_threshold, classes=classes)
+    kept = []
+    for c in np.unique(classes):
+        members = np.nonzero(classes == c)[0]
+        chosen = tf.image.non_max_suppression(
+            detect.convert_boxes(boxes[members], "xyxy", "yxyx").astype(np.float32),
+            scores[members].astype(np.float32), len(members), iou_threshold).numpy()
+        kept += members[chosen].tolist()
+    kept.sort(key=lambda i: (-scores[i], i))  # all classes together, best score first
+    assert ours.tolist() == kept
+
+
 def test_nms_ties_and_empty_input():
     same = [[0, 0, 10, 10]] * 3
     assert detect.nms(same, [0.5, 0.5, 0.5]).tolist() == [0]        # the first of equal scores
@@ -185,6 +206,9 @@ def test_yolo_conflicts_and_batches():
     assert kept[..., 4].sum() == 1
     batch = detect.encode_yolo(np.stack([boxes, boxes]), np.array([[0, -1], [1, -1]]), 2, 1, 2, 40)
     assert batch.shape == (2, 2, 2, 7) and batch[..., 4].sum() == 2
+    decoded = detect.decode_yolo(batch, 1, 2, 40)
+    assert [d[1].tolist() for d in decoded] == [[0], [1]]
+    assert all(np.allclose(d[0], boxes[:1]) for d in decoded)
     # 7×7×30 for S=7, B=2, C=20, as in the YOLO paper
     assert detect.encode_yolo(np.zeros((0, 4)), np.zeros(0, int), 7, 2, 20, 448).shape == (7, 7, 30)
 
