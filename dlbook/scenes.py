@@ -109,6 +109,9 @@ def _check(n, canvas, items, item_size, max_overlap, ink, split) -> tuple[int, i
     if lo_items < 1 or hi_items < lo_items:
         raise ValueError(f"items={items!r}: every scene needs at least one item; pass a count "
                          ">= 1 or a range (min, max) with 1 <= min <= max, e.g. items=(1, 3).")
+    if hi_items > 255:
+        raise ValueError(f"items={items!r}: at most 255 items per scene (the instance map is "
+                         "uint8); pass a smaller count.")
     lo_size, hi_size = (item_size, item_size) if np.isscalar(item_size) else tuple(item_size)
     if lo_size < 4 or hi_size < lo_size:
         raise ValueError(f"item_size={item_size!r}: pass a side length in pixels >= 4 or a "
@@ -137,8 +140,9 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     ``(M, h, w)``) and ``labels`` replace Fashion-MNIST, e.g. for tests.
 
     An item that finds no free place within the overlap limit after a few dozen tries is left
-    out (a line says how many were); a smaller ``max_overlap``, more items or bigger items on a
-    small canvas make that more likely.
+    out (a line says how many were), so a scene may hold fewer items than ``items`` asks for;
+    a smaller ``max_overlap``, more items or bigger items on a small canvas make that more
+    likely. So does an image with no pixel of at least ``ink`` (none in Fashion-MNIST).
 
     >>> import numpy as np
     >>> square = np.zeros((1, 8, 8), np.uint8); square[0, 2:6, 3:5] = 200
@@ -181,7 +185,8 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     for s in np.unique(sizes):
         where = np.nonzero(sizes == s)
         r = _resize_matrix(side, int(s))
-        resized = r.astype(np.float32) @ images[sources[where]].astype(np.float32) @ r.T.astype(np.float32)
+        r = r.astype(np.float32)
+        resized = r @ images[sources[where]].astype(np.float32) @ r.T
         resized = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
         resized[resized < ink] = 0
         glyphs[where[0], where[1], :s, :s] = resized
@@ -190,6 +195,9 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     empty = ~rows.any(axis=2)
     gy0, gy1 = rows.argmax(axis=2), M - rows[..., ::-1].argmax(axis=2)
     gx0, gx1 = cols.argmax(axis=2), M - cols[..., ::-1].argmax(axis=2)
+    if (active & empty).any():
+        print(f"dlbook.scenes: {int((active & empty).sum())} items had no pixel of at least "
+              f"ink={ink} after resizing and were left out")
     active &= ~empty
 
     # 2. Place the items one after the other: TRIES candidate places per scene at once, keep
@@ -212,7 +220,7 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
             ok &= fits | ~active[:, j][:, None]
         found = ok.any(axis=1)
         first = ok.argmax(axis=1)
-        dropped += int((active[:, k] & ~found).sum())
+        dropped += int((active[:, k] & ~found).sum())  # (blank items were left out above)
         active[:, k] &= found
         top, left = ty[np.arange(n), first], tx[np.arange(n), first]
         oy[:, k], ox[:, k] = top - gy0[:, k], left - gx0[:, k]
@@ -225,13 +233,14 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     #    items overlap the highest item number wins, then its pixels are written.
     glyphs[~active] = 0
     on = glyphs > 0
-    corner = ((np.arange(n)[:, None] * H + oy) * H + ox).astype(np.int32)
-    offsets = (np.arange(M, dtype=np.int32)[:, None] * H + np.arange(M, dtype=np.int32))
+    index = np.int32 if n * H * H < 2**31 else np.int64  # int32 halves the memory traffic
+    corner = ((np.arange(n)[:, None] * H + oy) * H + ox).astype(index)
+    offsets = np.arange(M, dtype=index)[:, None] * H + np.arange(M, dtype=index)
     flat = (corner[:, :, None, None] + offsets)[on]          # canvas position of each pixel
     ki = np.broadcast_to(np.arange(1, K + 1, dtype=np.uint8)[None, :, None, None], on.shape)[on]
-    top = np.zeros(n * H * H, np.uint8)
-    np.maximum.at(top, flat, ki)
-    mine = top[flat] == ki
+    owner = np.zeros(n * H * H, np.uint8)                    # the item on top at each pixel
+    np.maximum.at(owner, flat, ki)
+    mine = owner[flat] == ki
     flat = flat[mine]
     image = np.zeros(n * H * H, np.uint8)
     image[flat] = glyphs[on][mine]
@@ -245,7 +254,7 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     lut = np.zeros((n, K + 1), np.uint8)  # old instance number -> new one
     lut[np.arange(n)[:, None], order + 1] = np.where(np.take_along_axis(active, order, 1),
                                                      np.arange(1, K + 1)[None, :], 0)
-    instances = lut[np.arange(n)[:, None, None], top.reshape(n, H, H)]
+    instances = lut[np.arange(n)[:, None, None], owner.reshape(n, H, H)]
     keep = np.take_along_axis(active, order, 1)
     boxes = np.where(keep[..., None], np.take_along_axis(boxes, order[..., None], 1), 0)
     sources = np.where(keep, np.take_along_axis(sources, order, 1), -1)
