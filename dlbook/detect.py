@@ -84,7 +84,8 @@ def convert_boxes(boxes, source: str = "xyxy", target: str = "xyxy") -> np.ndarr
 
 
 def to_xyxy(boxes, format: str = "xyxy", name: str = "boxes") -> np.ndarray:
-    """``boxes`` as float64 ``xyxy``, checked: shape ``(..., 4)``, finite, ``x1 <= x2``, ``y1 <= y2``.
+    """``boxes`` as float64 ``xyxy``, checked: shape ``(..., 4)``, finite, ``x1 <= x2``,
+    ``y1 <= y2``.
 
     >>> to_xyxy([[5, 5, 2, 9]])
     Traceback (most recent call last):
@@ -212,10 +213,11 @@ def _image_hw(image_size) -> tuple[float, float]:
 
 def encode_yolo(boxes, classes, grid: int, boxes_per_cell: int, num_classes: int, image_size,
                 on_conflict: str = "error") -> np.ndarray:
-    """YOLO (v1) training target for one image, ``(S, S, 5B + C)``, or a batch ``(N, S, S, 5B + C)``.
+    """YOLO (v1) training target of one image ``(S, S, 5B + C)``, or of a batch.
 
-    ``boxes``: ``xyxy`` in pixels, ``(K, 4)`` (or ``(N, K, 4)``); ``classes``: ``(K,)`` (or
-    ``(N, K)``) class numbers, where ``-1`` marks an empty slot (as in :class:`dlbook.scenes.Scenes`).
+    ``boxes``: ``xyxy`` in pixels, ``(K, 4)`` (a batch: ``(N, K, 4)``, giving
+    ``(N, S, S, 5B + C)``); ``classes``: ``(K,)`` (or ``(N, K)``) class numbers, where ``-1``
+    marks an empty slot (as in :class:`dlbook.scenes.Scenes`).
     The cell holding a box's centre is responsible for it. Per cell, slot ``b`` has
     ``[x, y, w, h, confidence]`` at channels ``5b .. 5b+4``: ``x, y`` the centre's offset inside
     the cell as a fraction of the cell, ``w, h`` the box's size as a fraction of the image,

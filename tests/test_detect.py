@@ -87,11 +87,14 @@ def test_iou_by_hand():
     (lambda: detect.nms([[0, 0, 1, 1]], [[0.5]]), "one score per box"),
     (lambda: detect.nms([[0, 0, 1, 1]], [np.nan]), "NaN"),
     (lambda: detect.nms([[0, 0, 1, 1]], [0.5], iou_threshold=1.5), "[0, 1]"),
-    (lambda: detect.evaluate([np.zeros((1, 4))], [np.array([0])], [], [], [], 1), "one entry per image"),
+    (lambda: detect.evaluate([np.zeros((1, 4))], [np.array([0])], [], [], [], 1),
+     "one entry per image"),
     (lambda: detect.evaluate([np.array([[0, 0, 1, 1]])], [np.array([0, 1])],
-                             [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0)], 2), "one class per box"),
+                             [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0)], 2),
+     "one class per box"),
     (lambda: detect.evaluate([np.array([[0, 0, 1, 1]])], [np.array([0])],
-                             [np.array([[0, 0, 1, 1]])], [np.array([0.5, 0.2])], [np.array([0])], 1),
+                             [np.array([[0, 0, 1, 1]])], [np.array([0.5, 0.2])],
+                             [np.array([0])], 1),
      "one score per box"),
     (lambda: detect.evaluate([np.array([[0, 0, 1, 1]])], [np.array([3])],
                              [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0)], 2), "num_classes=4"),
@@ -265,7 +268,8 @@ def random_detections(rng, n_images=6, n_classes=3, canvas=96):
         fxy = rng.uniform(0, canvas - fwh)
         d = np.concatenate([jitter[copies], jitter[copies][: g // 2] + 1.5,
                             np.concatenate([fxy, fxy + fwh], axis=1)])
-        d = np.concatenate([np.minimum(d[:, :2], d[:, 2:]) , np.maximum(d[:, :2], d[:, 2:])], axis=1)
+        d = np.concatenate([np.minimum(d[:, :2], d[:, 2:]), np.maximum(d[:, :2], d[:, 2:])],
+                           axis=1)
         dc = np.concatenate([classes[copies], classes[copies][: g // 2],
                              rng.integers(0, n_classes, extra)])
         gt_b.append(boxes); gt_c.append(classes)

@@ -23,7 +23,8 @@ options = st.fixed_dictionaries({
     "seed": st.integers(0, 2**32 - 1),
     "canvas": st.integers(56, 112),
     "items": st.tuples(st.integers(1, 2), st.integers(0, 2)).map(lambda t: (t[0], t[0] + t[1])),
-    "item_size": st.tuples(st.integers(14, 32), st.integers(0, 24)).map(lambda t: (t[0], t[0] + t[1])),
+    "item_size": st.tuples(st.integers(14, 32), st.integers(0, 24)).map(
+        lambda t: (t[0], t[0] + t[1])),
     "max_overlap": st.sampled_from([0.0, 0.1, 0.3, 1.0]),
     "split": st.sampled_from(["train", "test"]),
 })
