@@ -65,6 +65,14 @@ class Scenes:
     def __len__(self) -> int:
         return len(self.images)
 
+    def __getitem__(self, index) -> "Scenes":
+        """The scenes picked by a slice, an index array or a boolean mask (an int keeps a
+        batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+        fields = ("images", "masks", "instances", "boxes", "classes", "sources", "counts")
+        return Scenes(**{f: getattr(self, f)[index] for f in fields}, split=self.split)
+
     def inputs(self) -> np.ndarray:
         """The images as float32 in [0, 1] with a channel axis ``(N, H, W, 1)``, for a network."""
         return (self.images.astype(np.float32) / 255.0)[..., None]

@@ -100,6 +100,9 @@ def test_same_seed_same_scenes_other_seed_other_scenes():
     for field in ("images", "masks", "instances", "boxes", "classes", "sources", "counts"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     assert not np.array_equal(a.images, c.images)
+    part = a[3:7]
+    assert len(part) == 4 and np.array_equal(part.boxes, a.boxes[3:7]) and part.split == "test"
+    assert np.array_equal(a[-1].masks, a.masks[-1:]) and np.array_equal(a[5].counts, a.counts[5:6])
 
 
 def test_test_scenes_use_only_test_images():
