@@ -50,7 +50,8 @@ class Scenes:
     ``images``: uint8 ``(N, H, W)``; ``masks`` and ``instances``: uint8 ``(N, H, W)``;
     ``boxes``: int32 ``(N, K, 4)`` xyxy; ``classes`` and ``sources`` (index of the item's image in
     its split): int32 ``(N, K)``; ``counts``: int32 ``(N,)``; ``split``: ``"train"``,
-    ``"test"`` or ``"custom"`` (images passed in).
+    ``"test"`` or ``"custom"`` (images passed in); ``left_out``: how many items were asked for
+    but found no place (see :func:`make_scenes`).
     """
 
     images: np.ndarray
@@ -61,6 +62,7 @@ class Scenes:
     sources: np.ndarray
     counts: np.ndarray
     split: str
+    left_out: int = 0
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,7 +73,8 @@ class Scenes:
         if isinstance(index, (int, np.integer)):
             index = slice(index, index + 1 if index != -1 else None)
         fields = ("images", "masks", "instances", "boxes", "classes", "sources", "counts")
-        return Scenes(**{f: getattr(self, f)[index] for f in fields}, split=self.split)
+        return Scenes(**{f: getattr(self, f)[index] for f in fields}, split=self.split,
+                      left_out=self.left_out)
 
     def inputs(self) -> np.ndarray:
         """The images as float32 in [0, 1] with a channel axis ``(N, H, W, 1)``, for a network."""
@@ -137,7 +140,7 @@ def _check(n, canvas, items, item_size, max_overlap, ink, split) -> tuple[int, i
 
 def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
                 item_size=(28, 48), max_overlap: float = 0.2, ink: int = 16, seed: int = 0,
-                images=None, labels=None) -> Scenes:
+                images=None, labels=None, verbose: bool = True) -> Scenes:
     """``n`` scenes from the ``split`` of Fashion-MNIST, drawn in one vectorised step.
 
     ``items``: the number of items per scene, or a range ``(min, max)`` drawn uniformly;
@@ -151,6 +154,7 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     out (a line says how many were), so a scene may hold fewer items than ``items`` asks for;
     a smaller ``max_overlap``, more items or bigger items on a small canvas make that more
     likely. So does an image with no pixel of at least ``ink`` (none in Fashion-MNIST).
+    ``Scenes.left_out`` counts them; ``verbose=False`` keeps the line back.
 
     >>> import numpy as np
     >>> square = np.zeros((1, 8, 8), np.uint8); square[0, 2:6, 3:5] = 200
@@ -203,8 +207,9 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     empty = ~rows.any(axis=2)
     gy0, gy1 = rows.argmax(axis=2), M - rows[..., ::-1].argmax(axis=2)
     gx0, gx1 = cols.argmax(axis=2), M - cols[..., ::-1].argmax(axis=2)
-    if (active & empty).any():
-        print(f"dlbook.scenes: {int((active & empty).sum())} items had no pixel of at least "
+    blank = int((active & empty).sum())
+    if blank and verbose:
+        print(f"dlbook.scenes: {blank} items had no pixel of at least "
               f"ink={ink} after resizing and were left out")
     active &= ~empty
 
@@ -233,7 +238,7 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
         top, left = ty[np.arange(n), first], tx[np.arange(n), first]
         oy[:, k], ox[:, k] = top - gy0[:, k], left - gx0[:, k]
         boxes[:, k] = np.stack([left, top, left + w, top + h], axis=1)
-    if dropped:
+    if dropped and verbose:
         print(f"dlbook.scenes: {dropped} of {int(counts.sum())} items found no place within "
               f"max_overlap={max_overlap} and were left out")
 
@@ -269,7 +274,8 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     classes = np.where(keep, labels[np.maximum(sources, 0)], -1)
     return Scenes(images=image.reshape(n, H, H), masks=mask.reshape(n, H, H), instances=instances,
                   boxes=boxes.astype(np.int32), classes=classes.astype(np.int32),
-                  sources=sources.astype(np.int32), counts=counts.astype(np.int32), split=split)
+                  sources=sources.astype(np.int32), counts=counts.astype(np.int32), split=split,
+                  left_out=blank + dropped)
 
 
 def scene_dataset(batch_size: int = 64, split: str = "train", *, seed: int = 0, **options):
@@ -279,7 +285,8 @@ def scene_dataset(batch_size: int = 64, split: str = "train", *, seed: int = 0, 
     ``(B, H, W, 1)`` in [0, 1], the rest as in :class:`Scenes`); add a ``.map`` to turn it into
     ``(inputs, targets)`` for a model. Batch ``b`` is ``make_scenes(batch_size, seed=(seed, b),
     **options)``, so the stream is the same on every run and batches are made in parallel.
-    ``options`` are :func:`make_scenes`'s keyword arguments.
+    ``options`` are :func:`make_scenes`'s keyword arguments. Items that find no place are
+    announced once, for the first batch that has them, not batch after batch.
 
     >>> ds = scene_dataset(8, split="test", seed=1)          # doctest: +SKIP
     >>> next(iter(ds))["images"].shape                       # doctest: +SKIP
@@ -287,7 +294,7 @@ def scene_dataset(batch_size: int = 64, split: str = "train", *, seed: int = 0, 
     """
     import tensorflow as tf
 
-    probe = make_scenes(1, split, seed=0, **options)  # checks the options, loads the split
+    probe = make_scenes(1, split, seed=0, verbose=False, **options)  # checks options, loads data
     canvas = probe.images.shape[1]
     K = probe.boxes.shape[1]
     fields = ("images", "masks", "instances", "boxes", "classes", "sources", "counts")
@@ -297,8 +304,15 @@ def scene_dataset(batch_size: int = 64, split: str = "train", *, seed: int = 0, 
     dtypes = {"images": tf.float32, "masks": tf.uint8, "instances": tf.uint8, "boxes": tf.int32,
               "classes": tf.int32, "sources": tf.int32, "counts": tf.int32}
 
+    announced = []
+
     def batch(b):
-        s = make_scenes(batch_size, split, seed=(seed, int(b)), **options)
+        s = make_scenes(batch_size, split, seed=(seed, int(b)), verbose=False, **options)
+        if s.left_out and not announced:
+            announced.append(int(b))
+            print(f"dlbook.scenes: batch {int(b)} has {s.left_out} items left out (no place "
+                  "within max_overlap); `counts` says how many each scene holds. Later batches "
+                  "with items left out are not announced.")
         return tuple(s.inputs() if f == "images" else getattr(s, f) for f in fields)
 
     def make(b):

@@ -148,3 +148,14 @@ def test_resize_keeps_constant_images_and_is_identity_at_scale_one():
         r = scenes._resize_matrix(n_in, n_out)
         assert np.allclose(r.sum(axis=1), 1.0)
     assert np.array_equal(scenes._resize_matrix(28, 28), np.eye(28))
+
+
+def test_items_without_a_place_are_left_out_and_announced(capsys):
+    # three 40-pixel items cannot all fit on a 48×48 canvas without overlapping
+    crowded = dict(canvas=48, items=3, item_size=40, max_overlap=0.0, seed=2)
+    s = data.make_scenes(5, "test", **crowded)
+    line = capsys.readouterr().out
+    assert s.left_out == 15 - int(s.counts.sum()) > 0
+    assert f"{s.left_out} of 15 items found no place" in line
+    quiet = data.make_scenes(5, "test", verbose=False, **crowded)
+    assert capsys.readouterr().out == "" and np.array_equal(quiet.boxes, s.boxes)
