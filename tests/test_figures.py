@@ -141,3 +141,30 @@ def test_pooling_reference_matches_numpy():
     blocks = x.reshape(2, 2, 2, 2).swapaxes(1, 2)
     assert np.array_equal(figures._pool2d(x, 2, 2, "max"), blocks.max(axis=(2, 3)))
     assert np.allclose(figures._pool2d(x, 2, 2, "avg"), blocks.mean(axis=(2, 3)))
+
+
+def test_typical_stack_is_drawn_from_a_models_layers(tmp_path):
+    """stack_from_model reads shapes from the layers; a changed network changes the figure."""
+    import keras
+
+    from dlbook.figures import ch1
+
+    def stack(width, input_shape=(28, 28, 1)):
+        layers = [keras.Input(input_shape)]
+        for filters in (width, 2 * width):
+            layers += [keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+                       keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+                       keras.layers.MaxPooling2D(2)]
+        layers += [keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                   keras.layers.Dropout(0.5), keras.layers.Dense(10, activation="softmax")]
+        return ch1.stack_from_model(keras.Sequential(layers))
+
+    assert stack(32) == ch1.CNN_STACK  # the default figure is the chapter's network
+    wide = stack(64)
+    assert wide != ch1.CNN_STACK and wide[-3][2] == (7, 7, 128)
+    a = ch1.typical_cnn_stack(tmp_path / "a", stack=wide)
+    b = ch1.typical_cnn_stack(tmp_path / "b")
+    assert a.read_bytes() != b.read_bytes()
+    odd = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.BatchNormalization()])
+    with pytest.raises(ValueError, match="BatchNormalization"):
+        ch1.stack_from_model(odd)

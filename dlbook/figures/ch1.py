@@ -445,26 +445,72 @@ def pooling_max_avg(out_dir: Path | str | None = None, seed: int = 26) -> Path:
         return _save(fig, "pooling_max_avg", out_dir)
 
 
-#: The concrete stack drawn by :func:`typical_cnn_stack`: (kind, label, shape).
+#: The concrete stack drawn by :func:`typical_cnn_stack` by default: (kind, label, shape). It is
+#: chapter 1's ``small_convnet`` (the chapter draws the figure from the model itself with
+#: :func:`stack_from_model`, and the test suite checks the two agree).
 CNN_STACK: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("input", "input", (28, 28, 1)),
-    ("conv", "conv 3×3\n+ ReLU", (28, 28, 64)),
-    ("conv", "conv 3×3\n+ ReLU", (28, 28, 64)),
-    ("pool", "max pool\n2×2", (14, 14, 64)),
-    ("conv", "conv 3×3\n+ ReLU", (14, 14, 128)),
-    ("conv", "conv 3×3\n+ ReLU", (14, 14, 128)),
-    ("pool", "max pool\n2×2", (7, 7, 128)),
+    ("conv", "conv 3×3\n+ ReLU", (28, 28, 32)),
+    ("conv", "conv 3×3\n+ ReLU", (28, 28, 32)),
+    ("pool", "max pool\n2×2", (14, 14, 32)),
+    ("conv", "conv 3×3\n+ ReLU", (14, 14, 64)),
+    ("conv", "conv 3×3\n+ ReLU", (14, 14, 64)),
+    ("pool", "max pool\n2×2", (7, 7, 64)),
     ("dense", "dense\n+ ReLU", (128,)),
     ("softmax", "dense\n+ softmax", (10,)),
 )
 
 
-def typical_cnn_stack(out_dir: Path | str | None = None) -> Path:
+def stack_from_model(model) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """The (kind, label, shape) rows of :func:`typical_cnn_stack` for a built Keras model.
+
+    Conv2D, pooling and Dense layers become boxes with the layer's real output shape; Flatten
+    and Dropout are not drawn (the flatten width is written under the arrow that enters the first
+    dense layer). Any other layer is a ``ValueError``: this figure draws plain stacks only.
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same",
+    ...     activation="relu"), keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+    ...     keras.layers.Dense(10, activation="softmax")])
+    >>> [(kind, shape) for kind, _, shape in stack_from_model(net)]
+    [('input', (8, 8, 1)), ('conv', (8, 8, 4)), ('pool', (4, 4, 4)), ('softmax', (10,))]
+    """
+    import keras
+
+    L = keras.layers
+    shape = tuple(int(v) for v in model.input_shape[1:])
+    rows = [("input", "input", shape)]
+    for layer in model.layers:
+        shape = tuple(int(v) for v in layer.output.shape[1:])
+        act = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        if isinstance(layer, (L.InputLayer, L.Flatten, L.Dropout)):
+            continue
+        if isinstance(layer, L.Conv2D):
+            k = "×".join(str(v) for v in layer.kernel_size)
+            rows.append(("conv", f"conv {k}" + ("\n+ ReLU" if act == "relu" else ""), shape))
+        elif isinstance(layer, (L.MaxPooling2D, L.AveragePooling2D)):
+            kind = "max" if isinstance(layer, L.MaxPooling2D) else "avg"
+            p = "×".join(str(v) for v in layer.pool_size)
+            rows.append(("pool", f"{kind} pool\n{p}", shape))
+        elif isinstance(layer, L.Dense):
+            softmax = act == "softmax"
+            rows.append(("softmax" if softmax else "dense",
+                         "dense\n+ " + ("softmax" if softmax else act.replace("relu", "ReLU")),
+                         shape))
+        else:
+            raise ValueError(f"stack_from_model draws plain conv/pool/dense stacks; layer "
+                             f"{layer.name!r} is a {type(layer).__name__}.")
+    return tuple(rows)
+
+
+def typical_cnn_stack(out_dir: Path | str | None = None, stack=None) -> Path:
     """The typical stack: [conv → ReLU]×2 → pool, repeated, then dense layers and softmax.
 
     Box heights follow the spatial size H×W and box thickness follows the number of channels, for
-    the concrete example in :data:`CNN_STACK` (28×28×1 → … → 7×7×128 → 128 → 10).
+    ``stack`` (rows as :func:`stack_from_model` returns them), by default :data:`CNN_STACK`
+    (28×28×1 → … → 7×7×64 → 128 → 10).
     """
+    stack = CNN_STACK if stack is None else tuple(stack)
     ink, muted = PALETTE["ink"], PALETTE["muted"]
     colour = {"input": "muted", "conv": "blue", "pool": "orange", "dense": "purple",
               "softmax": "red"}
@@ -475,7 +521,7 @@ def typical_cnn_stack(out_dir: Path | str | None = None) -> Path:
 
     # Geometry first: every box's size, then positions, then the drawing.
     boxes = []
-    for kind, label, shape in CNN_STACK:
+    for kind, label, shape in stack:
         if len(shape) == 3:
             h_px, w_px, ch = shape
             h = h_px * hs
@@ -528,7 +574,7 @@ def typical_cnn_stack(out_dir: Path | str | None = None) -> Path:
         for b, (i0, i1) in enumerate(blocks):
             xa, xb = boxes[i0]["cx"] - 0.55, boxes[i1]["cx"] + 0.55
             ax.plot([xa, xa, xb, xb], [yb - 0.12, yb, yb, yb - 0.12], color=ink, lw=1.0)
-            ax.text((xa + xb) / 2, yb + 0.08, f"block {b + 1}: [conv → ReLU]×2 → pool",
+            ax.text((xa + xb) / 2, yb + 0.08, f"block {b + 1}: [conv → ReLU]×{i1 - i0} → pool",
                     ha="center", va="bottom", fontsize=9.5, color=ink)
         right = boxes[-1]["right"]
         ax.text(right + 0.3, shape_y - 0.55, "H×W shrinks, depth grows", ha="right", va="top",
