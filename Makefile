@@ -7,6 +7,10 @@
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
 #   make figures   redraw every figure in DL_images/
+#   make assignments  the autograded assignments: for every master in notebooks/exercises/, the
+#                  student notebook and the autograder in _build/assignments/<chapter>/ (otter
+#                  assign, which also checks that the solutions pass every test); ONLY=01: one
+#                  chapter. Grading: see book/for_instructors.md.
 #   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
 #                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
 #                  ONLY=03: one chapter
@@ -32,7 +36,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test oldest bench figures clean
+.PHONY: install data book test oldest bench figures assignments clean
 
 install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
@@ -77,6 +81,9 @@ bench: data
 
 figures: $(STAMP)
 	$(PY) -m dlbook.figures
+
+assignments: data
+	$(PY) -m dlbook.assignments make $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis bench/results.json bench/results_full.json

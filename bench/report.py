@@ -127,6 +127,8 @@ def training_table(training: dict) -> str:
                              f"{training['reference']['settings']['seed']}")]
     columns += [(key, f"the same, seed {key.removeprefix('reference_seed')}")
                 for key in training if key.startswith("reference_seed")]
+    columns += [(key, f"the same in bfloat16, seed {key.removeprefix('reference_bf16_seed')}")
+                for key in training if key.startswith("reference_bf16_seed")]
     if "reference_10min" in training:
         columns.append(("reference_10min", f"reference recipe, {epochs('reference_10min')} "
                         "epochs"))
@@ -146,8 +148,12 @@ def training_table(training: dict) -> str:
         ("best within 5 minutes", lambda s: _pct(s["best_accuracy_5min"])),
         ("best within 10 minutes", lambda s: _pct(s["best_accuracy_10min"])),
         ("training images/s", lambda s: f"{s['images_per_s']:,.0f}"),
-        ("share of the matmul throughput", lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
+        ("share of the best float32 product" if "yardstick" in training
+         else "share of the matmul throughput", lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
     ]
+    if all(training[key].get("peak_fraction") is not None for key, _ in columns):
+        rows.append(("share of the CPU's float32 peak",
+                     lambda s: f"{100 * s['peak_fraction']:.0f}%"))
     lines = ["| | " + " | ".join(label for _, label in columns) + " |",
              "| --- |" + " --- |" * len(columns)]
     for name, cell in rows:
@@ -172,15 +178,66 @@ def training_summary(training: dict) -> str:
             f"{_pct(ref['best_accuracy_5min'])} with the book's seed {ref['settings']['seed']}"
             f"{spread}" + (f"; within 10 minutes, with the 10-minute settings: "
                            f"{_pct(long['best_accuracy_10min'])}" if long else "") + ". ")
-    return best + (
-        f"Matrix-multiply throughput of the machine in the same run: "
-        f"{training['matmul_gflops']:.0f} GFLOP/s (float32). Time to 91% of the reference "
+    return best + yardstick_sentences(training) + (
+        f"Time to 91% of the reference "
         f"recipe divided by the textbook CNN's: {ratio_text}. Pause at the start of each epoch "
         f"after the first with a finite dataset, beyond the repeated one's: "
         f"{training['stall']['extra_s_per_later_epoch']:.1f} s. The reference network with XLA "
         f"compilation: {xla['xla']:,.0f} training images/s, against {xla['no_xla']:,.0f} "
         f"without (×{xla['speedup']:.2f}); `dlbook.train` compiles with XLA on GPUs and TPUs "
         f"only.")
+
+
+def yardstick_sentences(training: dict) -> str:
+    """What the CPU multiplies at best and at peak, and how bfloat16 compared, as sentences."""
+    yard = training.get("yardstick")
+    if yard is None:  # a record from before the yardstick had several products
+        return (f"Matrix-multiply throughput of the machine in the same run: "
+                f"{training['matmul_gflops']:.0f} GFLOP/s (float32). ")
+    names = {"tf_matmul": "TensorFlow's matmul", "conv1x1": "a 1×1 convolution",
+             "numpy": "NumPy's BLAS", "bf16_matmul": "bfloat16 matmul"}
+    rates = ", ".join(f"{names.get(k, k.replace('tf_matmul_onednn', 'matmul with oneDNN='))} "
+                      f"{v:.0f}" for k, v in yard["gflops"].items() if v is not None)
+    peak = yard["peak"]
+    text = (f"The best float32 product in the same run reached {yard['best_gflops']:.0f} GFLOP/s "
+            f"({rates} GFLOP/s)")
+    if peak.get("fp32_gflops"):
+        text += (f"; the CPU's float32 peak is {peak['fp32_gflops']:.0f} GFLOP/s "
+                 f"({peak['cores']} cores × {peak['clock_ghz']} GHz × "
+                 f"{peak['fp32_ops_per_cycle']} operations per cycle, {peak['isa']})")
+        if "implied_clock_ghz" in yard:
+            text += (f", at the clock the machine reports; the best product implies the cores ran "
+                     f"at {yard['implied_clock_ghz']} GHz or faster, and that clock is the peak "
+                     f"used for the shares")
+    text += ". "
+    pc = training.get("precision_compare")
+    if pc:
+        verdict = ("faster beyond the spread of repeated runs, so the recipe was also trained in "
+                   "bfloat16 (columns above)" if pc["speedup"] > 1 + pc["spread"] else
+                   "not faster here, so `dlbook.runtime` keeps float32 on this CPU")
+        text += (f"Training the reference network in mixed bfloat16: {pc['mixed_bfloat16']:,.0f} "
+                 f"images/s against {pc['float32']:,.0f} in float32 (×{pc['speedup']:.2f}; "
+                 f"spread between repeated runs {100 * pc['spread']:.0f}%), {verdict}. ")
+    return text
+
+
+def scenes_summary(scenes: dict | None) -> str:
+    """A sentence on how fast ``dlbook.data`` makes the scenes of chapters 8 and 9 (empty when
+    the recorded run predates that measurement or it failed).
+
+    >>> scenes_summary({"canvas": 96, "items": [1, 3], "make_scenes_per_s": 15210,
+    ...                 "dataset_per_s": 9800, "dataset_batch": 64})
+    ' Scenes for chapters 8 and 9 (96×96, 1 to 3 items): 15,210 per second in one call of `dlbook.data.make_scenes`, 9,800 per second through its `tf.data` pipeline in batches of 64.'
+    >>> scenes_summary(None)
+    ''
+    """
+    if not scenes or "error" in scenes:
+        return ""
+    c, (lo, hi) = scenes["canvas"], scenes["items"]
+    return (f" Scenes for chapters 8 and 9 ({c}×{c}, {lo} to {hi} items): "
+            f"{scenes['make_scenes_per_s']:,} per second in one call of "
+            f"`dlbook.data.make_scenes`, {scenes['dataset_per_s']:,} per second through its "
+            f"`tf.data` pipeline in batches of {scenes['dataset_batch']}.")
 
 
 # A word that would turn a wrapped line into something else (a list item, heading, quote, MyST
@@ -226,7 +283,7 @@ def sections(fast: dict, full: dict | None) -> dict[str, str]:
                          "`make bench` (not --no-training) before recording it.")
     texts = {"machine": machine_text(fast, full), "cost": cost_table(fast, full),
              "training": training_table(fast["training"]),
-             "summary": training_summary(fast["training"])}
+             "summary": training_summary(fast["training"]) + scenes_summary(fast.get("scenes"))}
     return {name: wrap(text) if name in PROSE else text for name, text in texts.items()}
 
 

@@ -16,8 +16,10 @@ Full-mode rows go to ``bench/results_full.json`` (fast-mode ones to ``bench/resu
 a full-mode measurement, which can take hours on a CPU, is not overwritten by the next fast run;
 a full-mode run of some chapters replaces only their rows there. So does a fast-mode run with
 ``--only`` (a new chapter measured without re-running the others; with ``--no-training`` it keeps
-the file's training benchmark); each row records when it was measured. ``bench/report.py`` turns the
-results into the tables of the how-to-run page.
+the file's training benchmark); each row records when it was measured. With the training
+benchmark, a run also measures, in a child process, how many scenes per second ``dlbook.data``
+makes for chapters 8 and 9 (``"scenes"`` in the results; :func:`measure_scenes`).
+``bench/report.py`` turns the results into the tables of the how-to-run page.
 """
 
 from __future__ import annotations
@@ -143,10 +145,41 @@ def run_one(path: Path, timeout: int) -> dict:
             "error": error}
 
 
+def measure_scenes(quick: bool = False) -> dict:
+    """Scenes per second of ``dlbook.data``: one vectorised ``make_scenes`` call, and the
+    ``tf.data`` pipeline ``scene_dataset`` (batches of 64), both with the default scene settings
+    (96×96 canvas, one to three items). Best of three calls; the pipeline after two warm-up
+    batches. ``quick``: a few small batches, to check the harness."""
+    import inspect
+
+    from dlbook import data
+
+    defaults = {k: p.default for k, p in inspect.signature(data.make_scenes).parameters.items()}
+    n, batch, batches = (128, 16, 3) if quick else (2048, 64, 40)
+    data.make_scenes(8)  # loads the split once
+    best = 0.0
+    for seed in range(3):
+        start = time.perf_counter()
+        data.make_scenes(n, seed=seed)
+        best = max(best, n / (time.perf_counter() - start))
+    stream = iter(data.scene_dataset(batch, seed=0))
+    for _ in range(2):
+        next(stream)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(stream)
+    piped = batches * batch / (time.perf_counter() - start)
+    return {"canvas": defaults["canvas"], "items": list(defaults["items"]),
+            "make_scenes_per_s": round(best),
+            "dataset_per_s": round(piped), "dataset_batch": batch, "quick": quick,
+            "load_average_at_start": round(os.getloadavg()[0], 2)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budget: check the harness only")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scenes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
     parser.add_argument("--mode", choices=("fast", "full"), default="fast",
                         help="run mode of the notebooks (DLBOOK_MODE); default fast")
@@ -159,6 +192,9 @@ def main(argv=None) -> int:
 
     if args.one:
         print(json.dumps(run_one(args.one, args.timeout)))
+        return 0
+    if args.scenes:
+        print(json.dumps(measure_scenes(args.quick)))
         return 0
 
     out = args.out or RESULTS[args.mode]
@@ -216,12 +252,25 @@ def main(argv=None) -> int:
         "notebooks": rows,
     }
     if not args.no_training:  # parts 2-4: the reference recipe, the textbook CNN, throughput
+        # The scenes of chapters 8 and 9, in a child process so this one stays light.
+        quick = ["--quick"] if args.quick else []
+        proc = subprocess.run([sys.executable, __file__, "--scenes", *quick],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+        if proc.returncode == 0:
+            results["scenes"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"bench: scenes {results['scenes']['make_scenes_per_s']:,}/s in one call, "
+                  f"{results['scenes']['dataset_per_s']:,}/s through tf.data", flush=True)
+        else:
+            results["scenes"] = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+            print(f"bench: measuring the scenes failed: {results['scenes']['error']}", flush=True)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import training
 
         results["training"] = training.main(["--quick"] if args.quick else [])
     elif "training" in previous:
         results["training"] = previous["training"]
+        if "scenes" in previous:
+            results["scenes"] = previous["scenes"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

@@ -2,23 +2,28 @@
 
 Everything runs in one process on one machine, one after the other, so the numbers compare:
 
-- ``matmul``: this machine's float32 matrix-multiply throughput (the yardstick for FLOP/s);
+- ``yardstick``: the best of several float32 products on this CPU and its theoretical peak
+  (:mod:`yardstick`), what training FLOP/s are compared with; ``matmul_gflops`` is the best;
 - ``stall``: the start-of-epoch stall of Keras 3 with a finite ``tf.data`` dataset, against the
   repeated dataset with ``steps_per_epoch`` that :mod:`dlbook.train` uses;
 - ``xla``: training images/s of the reference network with and without XLA compilation on the
   device in use, the measurement behind :func:`dlbook.train.choose_jit_compile`;
+- ``precision_compare``: training images/s in float32 and ``mixed_bfloat16``, alternated, the
+  measurement behind :func:`dlbook.runtime.choose_mixed_precision` on CPUs; where bfloat16 is
+  faster beyond the rounds' spread, the reference recipe also trains in bfloat16 with the same
+  seeds (``reference_bf16_seedN``), to compare accuracy;
 - ``reference``: the reference recipe (:mod:`dlbook.recipes`) in full mode: test accuracy per
   epoch, time to 91 / 92 / 93 / 94 %, best accuracy within 5 and 10 minutes;
-  ``reference_seed1``: the same with another seed, because a target a few hundredths of a point
-  away is within the spread of seeds; ``reference_10min``: the 10-minute settings;
+  ``reference_seed1``, ``reference_seed2``: the same with other seeds, because a target a few
+  hundredths of a point away is within the spread of seeds; ``reference_10min``: the 10-minute settings;
 - ``textbook``: a re-creation of a typical textbook CNN for Fashion-MNIST (7×7 64-filter conv,
   two 128- and two 256-filter 3×3 convs with max pooling, dense 128 and 64 with dropout 0.5,
   Nadam, batch 32, trained on 55,000 images with 5,000 held out, at most 10 epochs), in the same
   harness: time to 91 % or best accuracy, and the ratio of the recipe's time-to-91 % to it;
 - ``throughput``: training images/s and achieved FLOP/s (2 × 3 × forward multiply–adds per
-  image, from :mod:`dlbook.calc`) as a fraction of the matmul throughput.
+  image, from :mod:`dlbook.calc`) as a fraction of the best product and of the peak.
 
-    python bench/training.py            # full: about 35 minutes on 2 CPU cores
+    python bench/training.py            # full: about 45 minutes on 2 CPU cores
     python bench/training.py --quick    # every part on a tiny budget (seconds): tests the harness
 
 Times are wall-clock seconds from the start of ``fit`` (graph tracing included) to the end of the
@@ -37,25 +42,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import yardstick  # noqa: E402  (bench/ is not a package)
+
 TARGETS = (0.91, 0.92, 0.93, 0.94)
 # The reference recipe runs with the book's seed and, to show the spread, with these.
-OTHER_SEEDS = (1,)
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 ``n``×``n`` matmul throughput of this machine in GFLOP/s (2·n³ per product)."""
-    import tensorflow as tf
-
-    a = tf.random.stateless_normal((n, n), seed=(1, 2))
-    b = tf.random.stateless_normal((n, n), seed=(3, 4))
-    product = tf.function(lambda a, b: tf.matmul(a, b))
-    product(a, b).numpy()
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product(a, b).numpy()
-        best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return best
+OTHER_SEEDS = (1, 2)
 
 
 def textbook_cnn(input_shape=(28, 28, 1), classes: int = 10):
@@ -94,9 +86,10 @@ def _steady_images_per_s(result) -> float:
     return statistics.median(rates[1:] if len(rates) > 1 else rates)
 
 
-def _summary(result, model, matmul) -> dict:
+def _summary(result, model, yard) -> dict:
     ips = _steady_images_per_s(result)
     flops = 6 * _mult_adds(model) * ips
+    shares = yardstick.share_of(flops / 1e9, yard)
     return {
         "params": int(model.count_params()),
         "mult_adds_per_image": int(_mult_adds(model)),
@@ -111,7 +104,8 @@ def _summary(result, model, matmul) -> dict:
         "wall_s": round(result.wall_s, 1),
         "images_per_s": round(ips, 1),
         "gflops": round(flops / 1e9, 1),
-        "matmul_fraction": round(flops / 1e9 / matmul, 3) if matmul else None,
+        "matmul_fraction": shares.get("of_best_gemm"),
+        "peak_fraction": shares.get("of_peak"),
         "settings": result.settings,
     }
 
@@ -143,12 +137,12 @@ def measure_stall(x, y, epochs: int, batch_size: int = 256) -> dict:
     return out
 
 
-def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) -> dict:
-    """Training images/s of the reference network with ``jit_compile`` off and on.
+def _steady_images_per_s_of(x, y, steps: int, warmup: int, batch_size: int, jit: bool = False,
+                            policy: str = "float32") -> float:
+    """Training images/s of a fresh reference network over ``steps`` batches after ``warmup``.
 
-    Each variant trains ``warmup + steps`` batches in one ``fit``; the rate is taken over the last
-    ``steps`` batches, so tracing and XLA compilation are not counted (compiling is a one-off
-    cost, and on a CPU it is the steady rate that decides).
+    One ``fit`` of ``warmup + steps`` batches; the rate is taken over the last ``steps``, so
+    tracing and compilation (one-off costs) are not counted.
     """
     import keras
 
@@ -161,8 +155,9 @@ def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) 
         def on_train_batch_end(self, batch, logs=None):
             self.ends.append(time.perf_counter())
 
-    out = {}
-    for jit in (False, True):
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
         runtime.seed_everything(0)
         model = recipes.reference_model()
         model.compile(train.make_optimizer("sgd", 0.05), loss=train.SparseSmoothedCrossentropy(),
@@ -171,10 +166,50 @@ def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) 
         model.fit(train.make_dataset(x, y, batch_size), epochs=1, steps_per_epoch=warmup + steps,
                   callbacks=[clock], verbose=0, shuffle=False)
         seconds = clock.ends[-1] - clock.ends[warmup - 1]
-        out["xla" if jit else "no_xla"] = round(steps * batch_size / seconds, 1)
+    finally:
         keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(before)
+    return round(steps * batch_size / seconds, 1)
+
+
+def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) -> dict:
+    """Training images/s of the reference network with ``jit_compile`` off and on."""
+    out = {("xla" if jit else "no_xla"): _steady_images_per_s_of(x, y, steps, warmup, batch_size,
+                                                                  jit=jit)
+           for jit in (False, True)}
     out["speedup"] = round(out["xla"] / out["no_xla"], 3)
     return out
+
+
+def measure_precision(x, y, steps: int = 30, warmup: int = 10, batch_size: int = 256,
+                      rounds: int = 2) -> dict:
+    """Training images/s of the reference network in float32 and in ``mixed_bfloat16``.
+
+    The two alternate ``rounds`` times (float32, bf16, float32, bf16, ...) so that a change in the
+    machine's load hits both; each policy's rate is its best round, and ``spread`` is the largest
+    relative difference between rounds of one policy, the noise a speed-up must exceed.
+    """
+    rates = {"float32": [], "mixed_bfloat16": []}
+    for _ in range(rounds):
+        for policy in rates:
+            rates[policy].append(_steady_images_per_s_of(x, y, steps, warmup, batch_size,
+                                                         policy=policy))
+    best = {p: max(r) for p, r in rates.items()}
+    spread = max((max(r) - min(r)) / max(r) for r in rates.values())
+    return {"rounds": rates, "float32": best["float32"], "mixed_bfloat16": best["mixed_bfloat16"],
+            "speedup": round(best["mixed_bfloat16"] / best["float32"], 3),
+            "spread": round(spread, 3)}
+
+
+def bf16_worth_training(precision: dict) -> bool:
+    """Whether bfloat16 was measurably faster: its speed-up beyond the rounds' spread.
+
+    >>> bf16_worth_training({"speedup": 1.5, "spread": 0.05})
+    True
+    >>> bf16_worth_training({"speedup": 0.4, "spread": 0.05})
+    False
+    """
+    return precision["speedup"] > 1 + precision["spread"]
 
 
 class _StopAt:
@@ -209,37 +244,51 @@ def run(quick: bool = False, textbook: bool = True, long: bool = True,
                "jit_compile": train.choose_jit_compile(devices)[0]}
     if quick:  # tiny budget: a few hundred images, one epoch each, only checks the harness
         xs, ys, xts, yts = x[:256], y[:256], xt[:256], yt[:256]
-        results["matmul_gflops"] = round(matmul_gflops(n=512, repeats=3), 1)
         results["stall"] = measure_stall(xs, ys, epochs=2, batch_size=128)
         results["xla"] = measure_xla(xs, ys, steps=3, warmup=2, batch_size=64)
+        results["precision_compare"] = measure_precision(xs, ys, steps=3, warmup=2, batch_size=64,
+                                                         rounds=1)
         ref_over = {"epochs": 1, "batch_size": 128}
         tb_epochs, tb_train = 1, (xs, ys)
         ref_data = (xs, ys, xts, yts)
     else:
-        results["matmul_gflops"] = round(matmul_gflops(), 1)
         results["stall"] = measure_stall(x[:10240], y[:10240], epochs=3)
         results["xla"] = measure_xla(x, y)
+        results["precision_compare"] = measure_precision(x, y)
         ref_over = {}
         tb_epochs, tb_train = textbook_epochs, (x[:55000], y[:55000])  # 5,000 held out, as in the textbook
         ref_data = (x, y, xt, yt)
-    matmul = results["matmul_gflops"]
+    yard = results["yardstick"] = yardstick.measure(quick=quick)
+    results["matmul_gflops"] = yard["best_gflops"]
 
     # Part 2: the reference recipe (5-minute settings, and the 10-minute ones)
     xr, yr, xtr, ytr = ref_data
     model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full", targets=TARGETS,
                                             verbose=verbose, **ref_over)
-    results["reference"] = _summary(result, model, matmul)
+    results["reference"] = _summary(result, model, yard)
     keras.backend.clear_session()
     for seed in OTHER_SEEDS:
         model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full", targets=TARGETS,
                                                 seed=seed, verbose=verbose, **ref_over)
-        results[f"reference_seed{seed}"] = _summary(result, model, matmul)
+        results[f"reference_seed{seed}"] = _summary(result, model, yard)
         keras.backend.clear_session()
+    # bfloat16, with the same seeds, where it trained measurably faster than float32
+    if bf16_worth_training(results["precision_compare"]):
+        for seed in (runtime.DEFAULT_SEED, *OTHER_SEEDS):
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+            try:
+                model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full",
+                                                        targets=TARGETS, seed=seed,
+                                                        verbose=verbose, **ref_over)
+                results[f"reference_bf16_seed{seed}"] = _summary(result, model, yard)
+            finally:
+                keras.backend.clear_session()
+                keras.mixed_precision.set_global_policy("float32")
     if long:
         over = ref_over if quick else recipes.reference_config("full", minutes=10)
         model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full",
                                                 targets=TARGETS, verbose=verbose, **over)
-        results["reference_10min"] = _summary(result, model, matmul)
+        results["reference_10min"] = _summary(result, model, yard)
         keras.backend.clear_session()
 
     # Part 3: the textbook CNN under the same harness
@@ -251,7 +300,7 @@ def run(quick: bool = False, textbook: bool = True, long: bool = True,
                            epochs=tb_epochs, batch_size=32, optimizer=keras.optimizers.Nadam(),
                            schedule="constant", label_smoothing=0.0, weight_decay=0.0,
                            targets=TARGETS, mode="full", callbacks=stop, verbose=verbose)
-        tb = _summary(result, model, matmul)
+        tb = _summary(result, model, yard)
         tb["stopped_at_target"] = stop_textbook_at
         results["textbook"] = tb
         ref91 = results["reference"]["time_to_s"]["91%"]
@@ -263,7 +312,9 @@ def run(quick: bool = False, textbook: bool = True, long: bool = True,
     # Part 4: throughput of the reference recipe
     ref = results["reference"]
     results["throughput"] = {"images_per_s": ref["images_per_s"], "gflops": ref["gflops"],
-                             "matmul_gflops": matmul, "matmul_fraction": ref["matmul_fraction"]}
+                             "matmul_gflops": yard["best_gflops"],
+                             "matmul_fraction": ref["matmul_fraction"],
+                             "peak_fraction": ref["peak_fraction"]}
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -271,8 +322,14 @@ def run(quick: bool = False, textbook: bool = True, long: bool = True,
 def format_results(r: dict) -> str:
     """A short text table of :func:`run`'s results."""
     lines = [f"training benchmark{' (QUICK: harness check only)' if r['quick'] else ''}: "
-             f"matmul {r['matmul_gflops']} GFLOP/s, precision {r['precision']}, "
-             f"XLA {'on' if r['jit_compile'] else 'off'}"]
+             f"best float32 product {r['matmul_gflops']} GFLOP/s, precision {r['precision']}, "
+             f"XLA {'on' if r['jit_compile'] else 'off'}",
+             yardstick.format_yardstick(r["yardstick"])]
+    pc = r["precision_compare"]
+    lines.append(f"  mixed_bfloat16: {pc['mixed_bfloat16']:.0f} img/s against float32 "
+                 f"{pc['float32']:.0f} (x{pc['speedup']}, run-to-run spread {pc['spread']:.0%}); "
+                 + ("trained with the same seeds below" if bf16_worth_training(pc)
+                    else "not faster here, so not trained"))
     st = r["stall"]
     lines.append(f"  epoch-start stall, finite dataset: {st['finite']['first_batch_s']} s; "
                  f"repeated: {st['repeated']['first_batch_s']} s "
@@ -280,8 +337,9 @@ def format_results(r: dict) -> str:
     xla = r["xla"]
     lines.append(f"  XLA: {xla['xla']:.0f} img/s with, {xla['no_xla']:.0f} without "
                  f"(x{xla['speedup']})")
-    for key in ("reference", *(f"reference_seed{s}" for s in OTHER_SEEDS), "reference_10min",
-                "textbook"):
+    bf16_keys = [k for k in r if k.startswith("reference_bf16_seed")]
+    for key in ("reference", *(f"reference_seed{s}" for s in OTHER_SEEDS), *bf16_keys,
+                "reference_10min", "textbook"):
         if key not in r:
             continue
         s = r[key]
@@ -291,7 +349,8 @@ def format_results(r: dict) -> str:
         lines.append(f"  {'':16} time to {times}; best {s['best_accuracy']}, "
                      f"best in 5 min {s['best_accuracy_5min']}, in 10 min "
                      f"{s['best_accuracy_10min']}; {s['images_per_s']:.0f} img/s, "
-                     f"{s['gflops']} GFLOP/s = {s['matmul_fraction']} of matmul")
+                     f"{s['gflops']} GFLOP/s = {s['matmul_fraction']} of the best product, "
+                     f"{s['peak_fraction']} of peak")
     if "ratio_time_to_91" in r:
         lines.append(f"  ratio of time to 91% (reference / textbook): {r['ratio_time_to_91']} "
                      "(target <= 0.3)")

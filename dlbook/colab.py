@@ -587,11 +587,14 @@ def convert_notebook(nb, page: Page, name: str):
     return nb, pinned
 
 
-def install_cell(book: Book) -> str:
+def install_cell(book: Book, packages=()) -> str:
     """The copy's first code cell: in Colab, install dlbook at the commit the copy was built from.
 
     The sources' first cell only points Colab users to the copy: the repository URL lives in
-    ``_config.yml`` alone, and the build writes it here.
+    ``_config.yml`` alone, and the build writes it here. ``packages`` (pip requirement strings)
+    are installed in the same command, before dlbook: the assignments (``dlbook.assignments``)
+    add their pinned otter-grader this way. The cell ends inside its ``if`` block, so lines
+    appended with four spaces of indentation also run in Colab only.
 
     >>> print(install_cell(Book("https://o.github.io/r/", "https://github.com/o/r", "abc123")))
     ... # doctest: +ELLIPSIS
@@ -602,16 +605,21 @@ def install_cell(book: Book) -> str:
     if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                         "dlbook @ git+https://github.com/o/r@abc123"], check=True)
+    >>> print(install_cell(Book("", "https://github.com/o/r", "abc"), ["otter-grader==7.0.0"])
+    ...       .splitlines()[-1].strip())
+    "otter-grader==7.0.0", "dlbook @ git+https://github.com/o/r@abc"], check=True)
     """
+    extra = "".join(f'"{p}", ' for p in packages)
+    what = "the book's helper package" if not packages else "what this notebook needs"
     return (
-        "# Colab only: install the book's helper package at the version this copy was built with\n"
+        f"# Colab only: install {what} at the version this copy was built with\n"
         "# (version ranges for its dependencies keep Colab's TensorFlow and Keras).\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
-        f'                    "dlbook @ git+{book.repo_url}@{book.ref}"], check=True)'
+        f'                    {extra}"dlbook @ git+{book.repo_url}@{book.ref}"], check=True)'
     )
 
 

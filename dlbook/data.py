@@ -1,4 +1,4 @@
-"""Datasets that work offline: Fashion-MNIST, bundled photographs, fast-mode subsets.
+"""Datasets that work offline: Fashion-MNIST, bundled photographs, fast-mode subsets, scenes.
 
 Fashion-MNIST is always loaded with Keras' own loader,
 ``keras.datasets.fashion_mnist.load_data()``. Before calling it, :func:`ensure_fashion_mnist`
@@ -11,6 +11,9 @@ links the four ``.gz`` files into Keras' cache (``$KERAS_HOME`` or ``~/.keras``,
 
 If neither has them, Keras downloads them as usual; without a network that fails with
 :class:`DataUnavailableError`, which says what to install.
+
+Scenes of several Fashion-MNIST items with exact boxes and masks (:func:`make_scenes`,
+:func:`scene_dataset`) are made in :mod:`dlbook.scenes` and re-exported here.
 
 >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()   # doctest: +SKIP
 """
@@ -254,6 +257,13 @@ def load_photos(names=("temple", "flower")) -> np.ndarray:
         left = (image.shape[1] - w) // 2
         crops.append(image[top : top + h, left : left + w])
     return np.stack(crops).astype("float32") / 255.0
+
+
+# --------------------------------------------------------------------------- scenes
+
+# Scenes composed of Fashion-MNIST items with exact boxes and masks live in dlbook.scenes;
+# dlbook.data is their public entry.
+from dlbook.scenes import Scenes, make_scenes, scene_dataset  # noqa: E402,F401
 
 
 def main(argv=None) -> int:

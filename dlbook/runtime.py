@@ -20,11 +20,18 @@ from dataclasses import dataclass, field
 
 MODE_ENV = "DLBOOK_MODE"
 MODES = ("fast", "full")
+PRECISION_ENV = "DLBOOK_PRECISION"
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 DEFAULT_SEED = 42
 
 # NVIDIA GPUs with Tensor Cores (compute capability >= 7.0: V100, T4, A100, ...) gain from
 # float16; older ones run it but slower than float32.
 MIN_MIXED_PRECISION_CC = (7, 0)
+# CPU instructions that multiply bfloat16 natively (Linux /proc/cpuinfo flag names): AMX tiles
+# (Intel Sapphire Rapids and later) and AVX-512 BF16 dot products (Cooper Lake, Zen 4 and later).
+# Without them TensorFlow converts bfloat16 to float32 and back around every product, which is
+# slower than float32 (bench/training.py measures it on the CPU in use).
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,73 @@ class Devices:
     cpus: int = 1
     colab: bool = False
     gpu_names: tuple = field(default=())
+    cpu_model: str = ""
+    cpu_flags: frozenset = field(default=frozenset())
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset, float | None]:
+    """``(model name, flags, MHz)`` of the first processor in ``/proc/cpuinfo`` text.
+
+    >>> model, flags, mhz = parse_cpuinfo("model name : AMD EPYC\\nflags : fpu avx2 fma\\ncpu MHz : 2245.7")
+    >>> model, sorted(flags), mhz
+    ('AMD EPYC', ['avx2', 'fma', 'fpu'], 2245.7)
+    >>> parse_cpuinfo("")
+    ('', frozenset(), None)
+    """
+    model, flags, mhz = "", frozenset(), None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and not model:
+            model = value
+        elif key == "flags" and not flags:
+            flags = frozenset(value.split())
+        elif key == "cpu MHz" and mhz is None:
+            try:
+                mhz = float(value)
+            except ValueError:
+                pass
+    return model, flags, mhz
+
+
+def cpu_info() -> tuple[str, frozenset, float | None]:
+    """:func:`parse_cpuinfo` of this machine (empty where ``/proc/cpuinfo`` does not exist)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return parse_cpuinfo(f.read())
+    except OSError:
+        import platform
+
+        return platform.processor(), frozenset(), None
+
+
+def vector_isa(flags) -> str:
+    """The widest float32 vector instruction set the flags show: ``AVX-512``, ``AVX2`` ...
+
+    >>> vector_isa({"sse2", "avx", "avx2", "fma"})
+    'AVX2'
+    >>> vector_isa(set())
+    'unknown'
+    """
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
+                       ("sse2", "SSE2"), ("asimd", "NEON")):
+        if flag in flags:
+            return name
+    return "unknown"
 
 
 # --------------------------------------------------------------------------- decisions (pure)
+
+def _setting(name: str, env_value: str | None, allowed, hint: str, what: str) -> str | None:
+    """An environment variable's value, normalised and checked; ``None`` when unset or blank."""
+    if env_value is None or env_value.strip() == "":
+        return None
+    value = env_value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={env_value!r} is not {what}: {hint}, or unset it to choose by "
+                         f"the hardware.")
+    return value
+
 
 def choose_mode(env_value: str | None, devices: Devices) -> tuple[str, str]:
     """Return ``(mode, reason)`` from the ``DLBOOK_MODE`` value and the devices.
@@ -58,14 +129,10 @@ def choose_mode(env_value: str | None, devices: Devices) -> tuple[str, str]:
     >>> choose_mode("FULL", Devices(gpus=0))[0]
     'full'
     """
-    if env_value is not None and env_value.strip() != "":
-        value = env_value.strip().lower()
-        if value not in MODES:
-            raise ValueError(
-                f"{MODE_ENV}={env_value!r} is not a run mode: use {MODE_ENV}=fast "
-                f"(small subsets, minutes on a CPU) or {MODE_ENV}=full (the book's real "
-                f"experiments), or unset it to choose by the hardware."
-            )
+    value = _setting(MODE_ENV, env_value, MODES,
+                     f"use {MODE_ENV}=fast (small subsets, minutes on a CPU) or {MODE_ENV}=full "
+                     f"(the book's real experiments)", "a run mode")
+    if value:
         return value, f"set by {MODE_ENV}"
     if devices.tpu:
         return "full", f"TPU attached; {MODE_ENV}=fast overrides"
@@ -78,17 +145,23 @@ def choose_mixed_precision(devices: Devices) -> tuple[bool, str]:
     """Return ``(use_mixed_precision, reason)``.
 
     Mixed precision (float16 compute, float32 variables) only on GPUs that all have compute
-    capability >= 7.0, and bfloat16 on a TPU; never on a CPU, where float16 is emulated and slow.
+    capability >= 7.0; bfloat16 on a TPU, and on a CPU that multiplies bfloat16 natively
+    (:data:`BF16_CPU_FLAGS`); float32 on every other CPU, where reduced precision is emulated.
 
-    >>> choose_mixed_precision(Devices(gpus=0))
-    (False, 'CPU only')
+    >>> choose_mixed_precision(Devices(gpus=0, cpu_flags=frozenset({"avx2"})))
+    (False, 'CPU without bfloat16 instructions (no AMX-BF16 or AVX-512 BF16)')
+    >>> choose_mixed_precision(Devices(gpus=0, cpu_flags=frozenset({"amx_bf16"})))
+    (True, 'CPU with amx_bf16: mixed_bfloat16')
     >>> choose_mixed_precision(Devices(gpus=1, gpu_compute_capabilities=((7, 5),)))[0]
     True
     """
     if devices.tpu:
         return True, "TPU: mixed_bfloat16"
     if devices.gpus == 0:
-        return False, "CPU only"
+        native = [f for f in BF16_CPU_FLAGS if f in devices.cpu_flags]
+        if native:
+            return True, f"CPU with {native[0]}: mixed_bfloat16"
+        return False, "CPU without bfloat16 instructions (no AMX-BF16 or AVX-512 BF16)"
     caps = devices.gpu_compute_capabilities
     if len(caps) != devices.gpus or any(c is None for c in caps):
         return False, "GPU compute capability unknown"
@@ -103,11 +176,37 @@ def precision_policy(devices: Devices) -> str:
 
     >>> precision_policy(Devices(tpu=True))
     'mixed_bfloat16'
+    >>> precision_policy(Devices(gpus=0, cpu_flags=frozenset({"avx512_bf16"})))
+    'mixed_bfloat16'
     """
     use, _ = choose_mixed_precision(devices)
     if not use:
         return "float32"
-    return "mixed_bfloat16" if devices.tpu else "mixed_float16"
+    return "mixed_bfloat16" if devices.tpu or devices.gpus == 0 else "mixed_float16"
+
+
+def resolve_policy(env_value: str | None, devices: Devices,
+                   allow_mixed_precision: bool = True) -> tuple[str, str]:
+    """The Keras dtype policy and why: ``DLBOOK_PRECISION``, the chapter's wish, the hardware.
+
+    A chapter that compares exact float32 values passes ``allow_mixed_precision=False`` and keeps
+    float32 whatever the environment says; otherwise an explicit ``DLBOOK_PRECISION`` wins, and
+    without one :func:`precision_policy` decides.
+
+    >>> resolve_policy(None, Devices(gpus=0))
+    ('float32', 'CPU without bfloat16 instructions (no AMX-BF16 or AVX-512 BF16)')
+    >>> resolve_policy("mixed_bfloat16", Devices(gpus=0))
+    ('mixed_bfloat16', 'set by DLBOOK_PRECISION')
+    >>> resolve_policy("mixed_bfloat16", Devices(gpus=0), allow_mixed_precision=False)[0]
+    'float32'
+    """
+    if not allow_mixed_precision:
+        return "float32", "this chapter compares exact float32 values"
+    value = _setting(PRECISION_ENV, env_value, POLICIES, f"use one of {', '.join(POLICIES)}",
+                     "a precision policy")
+    if value:
+        return value, f"set by {PRECISION_ENV}"
+    return precision_policy(devices), choose_mixed_precision(devices)[1]
 
 
 def choose_strategy(devices: Devices) -> str:
@@ -146,6 +245,7 @@ def detect_devices() -> Devices:
         caps.append(details.get("compute_capability"))
         names.append(details.get("device_name", gpu.name))
     tpu = bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
+    model, flags, _ = cpu_info()
     return Devices(
         gpus=len(gpus),
         gpu_compute_capabilities=tuple(caps),
@@ -153,6 +253,8 @@ def detect_devices() -> Devices:
         cpus=os.cpu_count() or 1,
         colab=in_colab(),
         gpu_names=tuple(names),
+        cpu_model=model,
+        cpu_flags=flags,
     )
 
 
@@ -201,6 +303,7 @@ class Runtime:
     devices: Devices
     policy: str
     strategy_name: str
+    policy_reason: str = ""
 
     @property
     def fast(self) -> bool:
@@ -222,11 +325,14 @@ def describe(rt: Runtime) -> str:
     elif d.gpus:
         hw = f"{d.gpus} GPU ({', '.join(map(str, d.gpu_names))})"
     else:
-        hw = f"CPU only ({d.cpus} cores)"
+        hw = f"CPU only ({d.cpus} cores"
+        hw += f", {d.cpu_model}, {vector_isa(d.cpu_flags)})" if d.cpu_model else ")"
     where = " | Colab" if d.colab else ""
+    # float32 is the default and needs no reason; reduced precision says what chose it.
+    why = f" ({rt.policy_reason})" if rt.policy != "float32" and rt.policy_reason else ""
     return (
         f"dlbook: mode={rt.mode} ({rt.mode_reason}) | TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__} | {hw} | precision {rt.policy} | "
+        f"Keras {keras.__version__} | {hw} | precision {rt.policy}{why} | "
         f"strategy {rt.strategy_name} | seed {rt.seed}{where}"
     )
 
@@ -240,11 +346,13 @@ def setup(seed: int = DEFAULT_SEED, allow_mixed_precision: bool = True, quiet: b
     """Seed everything, decide mode / precision / strategy, print the one-line report.
 
     ``allow_mixed_precision=False`` keeps float32 even on a GPU (for chapters that inspect
-    exact float32 values); otherwise :func:`choose_mixed_precision` decides.
+    exact float32 values); otherwise ``DLBOOK_PRECISION`` or :func:`choose_mixed_precision`
+    decides (:func:`resolve_policy`).
     """
     devices = detect_devices()
     mode, reason = choose_mode(os.environ.get(MODE_ENV), devices)
-    policy = precision_policy(devices) if allow_mixed_precision else "float32"
+    policy, policy_reason = resolve_policy(os.environ.get(PRECISION_ENV), devices,
+                                           allow_mixed_precision)
     import keras
 
     keras.mixed_precision.set_global_policy(policy)
@@ -256,6 +364,7 @@ def setup(seed: int = DEFAULT_SEED, allow_mixed_precision: bool = True, quiet: b
         devices=devices,
         policy=policy,
         strategy_name=choose_strategy(devices),
+        policy_reason=policy_reason,
     )
     if not quiet:
         print(describe(rt))

@@ -66,11 +66,12 @@ def choose_precision(devices: runtime.Devices) -> tuple[str, str]:
     """Return ``(keras_dtype_policy, reason)``: mixed precision only where it is faster.
 
     ``mixed_float16`` on GPUs with Tensor Cores (compute capability >= 7.0), ``mixed_bfloat16``
-    on a TPU, ``float32`` otherwise (a CPU, an older or unknown GPU). Delegates to
+    on a TPU and on CPUs with native bfloat16 instructions (AMX-BF16, AVX-512 BF16), ``float32``
+    otherwise (other CPUs, an older or unknown GPU). Delegates to
     :func:`dlbook.runtime.choose_mixed_precision`, so the whole book decides in one place.
 
-    >>> choose_precision(runtime.Devices(gpus=0))
-    ('float32', 'CPU only')
+    >>> choose_precision(runtime.Devices(gpus=0))[0]
+    'float32'
     >>> choose_precision(runtime.Devices(gpus=1, gpu_compute_capabilities=((7, 5),)))[0]
     'mixed_float16'
     """

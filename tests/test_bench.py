@@ -62,6 +62,12 @@ def test_full_mode_rows_are_compared_with_the_gpu_budget_only_on_a_gpu():
     assert bench.RESULTS["full"] != bench.RESULTS["fast"]  # a fast run keeps a full-mode record
 
 
+def test_scenes_are_measured_in_scenes_per_second():
+    row = bench.measure_scenes(quick=True)
+    assert row["make_scenes_per_s"] > 0 and row["dataset_per_s"] > 0
+    assert row["canvas"] == 96 and row["items"] == [1, 3]  # dlbook.data.make_scenes' defaults
+
+
 def test_run_doctests():
     assert doctest.testmod(bench).failed == 0
 

@@ -85,6 +85,42 @@ def test_a_cut_off_summary_is_caught():
     assert _unfinished_sentences("It ends (like this.) And `code` starts the next.") == []
 
 
+def _with_yardstick(training: dict, best: float, bf16_speedup: float) -> dict:
+    """The recorded training results plus the yardstick and bfloat16 parts of a newer bench."""
+    import copy
+
+    t = copy.deepcopy(training)
+    peak = {"cores": 2, "clock_ghz": 2.0, "isa": "AVX2", "fp32_ops_per_cycle": 32,
+            "fp32_gflops": 128.0}
+    t["yardstick"] = {"cpu": "Test CPU", "gflops": {"tf_matmul": best - 10, "conv1x1": best,
+                                                    "numpy": None, "bf16_matmul": 40.0},
+                      "best": "conv1x1", "best_gflops": best, "peak": peak}
+    if best > peak["fp32_gflops"]:
+        t["yardstick"]["implied_clock_ghz"] = round(best / 64, 2)
+    t["precision_compare"] = {"float32": 1000.0, "mixed_bfloat16": 1000.0 * bf16_speedup,
+                              "speedup": bf16_speedup, "spread": 0.05}
+    for key in [k for k in t if k.startswith("reference") and isinstance(t[k], dict)]:
+        t[key]["peak_fraction"] = round(t[key]["gflops"] / max(best, 128.0), 3)
+    if bf16_speedup > 1.05:
+        t["reference_bf16_seed42"] = dict(t["reference"], images_per_s=1500.0)
+    return t
+
+
+@pytest.mark.parametrize("best, speedup", [(100.0, 0.07), (210.0, 1.5)])
+def test_report_shows_the_yardstick_and_the_bfloat16_comparison(best, speedup):
+    training = _with_yardstick(report.load()[0]["training"], best, speedup)
+    table = report.training_table(training)
+    assert ("in bfloat16, seed 42" in table.splitlines()[0]) is (speedup > 1.05)
+    peak_row = [line for line in table.splitlines() if line.startswith("| share of the CPU's")]
+    if "textbook" not in training:  # every column has the share: the row is shown
+        assert len(peak_row) == 1
+    summary = report.training_summary(training)
+    assert _unfinished_sentences(summary) == []
+    assert f"reached {best:.0f} GFLOP/s" in summary and "NumPy" not in summary  # None left out
+    assert ("implies the cores ran at" in summary) is (best > 128.0)
+    assert ("keeps float32 on this CPU" in summary) is (speedup < 1)
+
+
 def test_fill_replaces_only_the_marked_sections():
     page = ("# t\n% bench: cost\nstale\n% end bench: cost\nkeep\n"
             "% bench: summary\n\nold\n\n% end bench: summary\n")

@@ -1,4 +1,7 @@
-"""Committed notebooks carry no outputs, follow the chapter template, and are in the book."""
+"""Committed notebooks carry no outputs; chapters follow the chapter template and are in the book.
+
+The assignment masters in notebooks/exercises/ are notebooks too (no outputs either), but not
+chapters: they have otter-grader's format and stay out of the book (tests/test_assignments.py)."""
 
 import json
 
@@ -7,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+CHAPTERS = [p for p in NOTEBOOKS if "exercises" not in p.relative_to(ROOT / "notebooks").parts]
 TOC = (ROOT / "_toc.yml").read_text()
 
 
@@ -25,7 +29,7 @@ def test_no_outputs_or_execution_counts(path):
     assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_template(path):
     nb = json.loads(path.read_text())
     cells = nb["cells"]
@@ -55,7 +59,7 @@ def test_chapter_template(path):
         assert any(required in h for h in headings), f"{path.name}: missing a '## {required}' section"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_every_notebook_is_in_the_table_of_contents(path):
     entry = str(path.relative_to(ROOT).with_suffix(""))
     assert f"file: {entry}" in TOC, f"{entry} is not listed in _toc.yml"
