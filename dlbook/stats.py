@@ -1,0 +1,116 @@
+"""How sure is a trained result? Standard errors of test accuracies and verdicts on differences.
+
+A chapter that says "A trained better than B" must say it only when the difference is larger than
+the noise of the measurement. Two sources of noise matter for the book's small runs:
+
+- the test set is a sample: an accuracy p measured on n independent images has the binomial
+  standard error sqrt(p (1 - p) / n) (about 2 points at p = 0.75, n = 500);
+- training is random: another seed gives another network. With several seeds, the spread of the
+  per-seed results measures it (standard error of the mean: sample standard deviation / sqrt(k)).
+
+:func:`difference` combines both into the standard error of a difference of two (mean)
+accuracies, and :func:`verdict` turns a difference and its standard error into words a glued
+sentence can use. Example::
+
+    >>> d = difference([0.80, 0.82, 0.81], [0.75, 0.74, 0.76], n_test=5000)
+    >>> round(d.diff, 3), round(d.se, 4), verdict(d.diff, d.se)
+    (0.06, 0.0116, 'higher')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+__all__ = ["binomial_se", "seed_se", "Difference", "difference", "verdict"]
+
+
+def _fraction(p, name: str) -> float:
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}={p!r} is not a fraction; pass accuracies in [0, 1], not percent.")
+    return p
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of an accuracy (or error rate) ``p`` measured on ``n`` independent images.
+
+    >>> round(binomial_se(0.75, 500), 4)
+    0.0194
+    """
+    p = _fraction(p, "p")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n={n!r}: the number of test images must be a positive integer.")
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def seed_se(values: Sequence[float]) -> float:
+    """Standard error of the mean of per-seed results (0.0 for a single seed: no spread known).
+
+    >>> round(seed_se([0.80, 0.82, 0.81]), 4)
+    0.0058
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("seed_se needs at least one value (one per seed).")
+    k = len(values)
+    if k == 1:
+        return 0.0
+    mean = sum(values) / k
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1) / k)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Mean of ``a`` minus mean of ``b``, with its standard error and the parts that make it up."""
+
+    a: float
+    b: float
+    diff: float
+    se: float
+    seeds: tuple[int, int]
+
+    @property
+    def z(self) -> float:
+        """The difference in units of its standard error (inf when the error is 0)."""
+        return self.diff / self.se if self.se > 0 else math.copysign(math.inf, self.diff)
+
+
+def difference(a, b, n_test: int) -> Difference:
+    """Difference of two accuracies (each a number or a list of per-seed numbers) on one test set.
+
+    The two sides may have different numbers of seeds; a side with one seed contributes no
+    seed-to-seed spread (it is unknown), so give both sides several seeds where it matters.
+
+    The standard error adds the test-set sampling error of each side (binomial on ``n_test``
+    images; averaging seeds does not reduce it, the test set is the same) and, with two or more
+    seeds, the seed-to-seed spread of each side's mean. Treating the two sides as independent
+    overstates the error a little for paired runs on one test set, so verdicts err on the side
+    of "within the noise".
+
+    >>> d = difference(0.748, 0.682, n_test=500)
+    >>> round(100 * d.diff, 1), round(100 * d.se, 1)
+    (6.6, 2.8)
+    """
+    runs_a = [_fraction(v, "a") for v in (a if isinstance(a, (list, tuple)) else [a])]
+    runs_b = [_fraction(v, "b") for v in (b if isinstance(b, (list, tuple)) else [b])]
+    mean_a, mean_b = sum(runs_a) / len(runs_a), sum(runs_b) / len(runs_b)
+    variance = (binomial_se(mean_a, n_test) ** 2 + binomial_se(mean_b, n_test) ** 2
+                + seed_se(runs_a) ** 2 + seed_se(runs_b) ** 2)
+    return Difference(mean_a, mean_b, mean_a - mean_b, math.sqrt(variance), (len(runs_a), len(runs_b)))
+
+
+def verdict(diff: float, se: float, z: float = 2.0) -> str:
+    """'higher', 'lower' or 'within the noise': is ``diff`` beyond ``z`` standard errors of 0?
+
+    >>> verdict(0.05, 0.02), verdict(-0.05, 0.02), verdict(0.03, 0.02)
+    ('higher', 'lower', 'within the noise')
+    """
+    if se < 0 or z <= 0:
+        raise ValueError(f"se={se!r} and z={z!r} must be non-negative and positive.")
+    if diff > z * se:
+        return "higher"
+    if diff < -z * se:
+        return "lower"
+    return "within the noise"

@@ -1,0 +1,48 @@
+"""dlbook.stats: standard errors of accuracies, of differences, and verdicts."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dlbook import stats
+
+
+def test_binomial_se_matches_a_simulation():
+    rng = np.random.default_rng(0)
+    p, n = 0.7, 400
+    measured = rng.binomial(n, p, size=20_000) / n
+    assert stats.binomial_se(p, n) == pytest.approx(measured.std(), rel=0.03)
+
+
+def test_seed_se_is_the_standard_error_of_the_mean():
+    values = [0.70, 0.74, 0.71, 0.77]
+    assert stats.seed_se(values) == pytest.approx(np.std(values, ddof=1) / 2)
+    assert stats.seed_se([0.5]) == 0.0
+
+
+def test_difference_adds_test_noise_and_seed_spread():
+    single = stats.difference(0.8, 0.7, n_test=1000)
+    assert single.diff == pytest.approx(0.1)
+    assert single.se == pytest.approx(math.sqrt(0.8 * 0.2 / 1000 + 0.7 * 0.3 / 1000))
+    spread = stats.difference([0.79, 0.81], [0.69, 0.71], n_test=1000)
+    assert spread.se > single.se and spread.seeds == (2, 2)
+    assert spread.z == pytest.approx(spread.diff / spread.se)
+
+
+def test_verdict_needs_the_difference_beyond_z_standard_errors():
+    assert stats.verdict(0.041, 0.02) == "higher"
+    assert stats.verdict(-0.041, 0.02) == "lower"
+    assert stats.verdict(0.039, 0.02) == "within the noise"
+    assert stats.verdict(0.03, 0.02, z=1) == "higher"
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="not a fraction"):
+        stats.binomial_se(74.8, 500)
+    with pytest.raises(ValueError, match="positive integer"):
+        stats.binomial_se(0.5, 0)
+    with pytest.raises(ValueError, match="not a fraction"):
+        stats.difference([0.5, 60], [0.5], n_test=100)
+    with pytest.raises(ValueError, match="at least one"):
+        stats.seed_se([])
