@@ -375,8 +375,14 @@ def _kernel_stride_pad(layer):
     k_eff = d * (k - 1) + 1
     if layer.padding == "valid":
         pad = 0
+    elif s == 1:  # "same", stride 1: (k_eff - 1) / 2 on the left, at any input size
+        pad = (k_eff - 1) // 2
     else:  # TensorFlow's "same" puts the odd pixel of padding on the right
         n = layer.input.shape[1]
+        if n is None:
+            raise ValueError(f"layer {layer.name!r} pads 'same' with stride {s} on an input of "
+                             "unknown size, so its padding is unknown. Build the model on a fixed "
+                             "size, e.g. keras.Input((224, 224, 3)).")
         out = math.ceil(n / s)
         pad = max((out - 1) * s + k_eff - n, 0) // 2
     return k, s, d, pad

@@ -362,3 +362,13 @@ def test_hed_preprocess_flips_to_bgr_and_subtracts_the_mean():
                                rtol=1e-6)
     with pytest.raises(ValueError, match="3 channels last"):
         viz.hed_preprocess(np.zeros((4, 4)))
+
+
+def test_layer_geometry_on_inputs_of_unknown_size():
+    model = keras.Sequential([keras.Input((None, None, 3)), L.Conv2D(2, 3, padding="same", name="a"),
+                              L.MaxPooling2D(2, name="p"), L.Conv2D(2, 3, padding="same", name="b")])
+    assert viz.layer_geometry(model, "b") == viz.Geometry(size=8, jump=2, start=0.5)
+    strided = keras.Sequential([keras.Input((None, None, 3)),
+                                L.Conv2D(2, 3, strides=2, padding="same", name="s")])
+    with pytest.raises(ValueError, match="unknown size.*keras.Input"):
+        viz.layer_geometry(strided, "s")
