@@ -46,3 +46,23 @@ def test_bad_input_is_named():
         stats.difference([0.5, 60], [0.5], n_test=100)
     with pytest.raises(ValueError, match="at least one"):
         stats.seed_se([])
+
+
+def test_paired_difference_counts_only_the_images_the_models_disagree_on():
+    from dlbook.stats import compared, difference, paired_difference, verdict
+
+    rng = np.random.default_rng(0)
+    a = rng.random(2000) < 0.85
+    b = a.copy()
+    flip = rng.choice(2000, 100, replace=False)  # the models disagree on 100 images
+    b[flip] = ~b[flip]
+    diff, se = paired_difference(a, b)
+    assert diff == pytest.approx(a.mean() - b.mean())
+    d = a.astype(float) - b.astype(float)
+    assert se == pytest.approx(np.sqrt(((d - d.mean()) ** 2).sum() / 1999 / 2000))
+    # tighter than treating the two accuracies as independent samples of the test set
+    assert se < difference(float(a.mean()), float(b.mean()), n_test=2000).se
+    assert compared(diff, se) == {"higher": "higher than", "lower": "lower than",
+                                  "within the noise": "not distinguishable from"}[verdict(diff, se)]
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_difference(a, b[:-1])
