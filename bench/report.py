@@ -54,10 +54,11 @@ def machine_text(fast: dict, full: dict | None) -> str:
 
     >>> fast = {"when": "2026-11-25T13:00:00+0000", "gpus": 0, "machine": {"cpus": 2,
     ...         "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2", "AVX-512"],
-    ...         "memory_gib": 23.5}, "notebooks": [{"notebook": "05_x", "when": "2026-12-01T01:00",
-    ...         "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2"]}}]}
+    ...         "memory_gib": 23.5}, "notebooks": [{"notebook": f"0{n}_x", "when": "2026-12-01T01:00",
+    ...         "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2"]}}
+    ...         for n in (5, 6)]}
     >>> print(machine_text(fast, None))
-    Measured with `make bench` on 2026-11-25 on 2 CPU cores (AMD EPYC; AVX2, AVX-512), no GPU, 23.5 GiB of memory. Chapter 5 in fast mode: on 2026-12-01 on another host, 2 CPU cores (AMD EPYC; AVX2).
+    Measured with `make bench` on 2026-11-25 on 2 CPU cores (AMD EPYC; AVX2, AVX-512), no GPU, 23.5 GiB of memory. Chapters 5 and 6 in fast mode: on 2026-12-01 on another host, 2 CPU cores (AMD EPYC; AVX2).
     """
     m = fast["machine"]
     parts = [_cpu(m)]
@@ -69,10 +70,16 @@ def machine_text(fast: dict, full: dict | None) -> str:
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
     text = f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
     for mode, record in (("fast", fast), ("full", full or {})):
+        # chapters measured on the same day on the same other host share one sentence
+        groups: dict[tuple[str, str], list[int]] = {}
         for row in record.get("notebooks", []):
             if "machine" in row:
-                text += (f" Chapter {int(row['notebook'].partition('_')[0])} in {mode} mode: on "
-                         f"{row['when'][:10]} on another host, {_cpu(row['machine'])}.")
+                key = (row["when"][:10], _cpu(row["machine"]))
+                groups.setdefault(key, []).append(int(row["notebook"].partition("_")[0]))
+        for (day, cpu), chapters in groups.items():
+            names = (f"Chapter {chapters[0]}" if len(chapters) == 1 else
+                     "Chapters " + ", ".join(map(str, chapters[:-1])) + f" and {chapters[-1]}")
+            text += f" {names} in {mode} mode: on {day} on another host, {cpu}."
     return text
 
 
