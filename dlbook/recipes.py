@@ -224,9 +224,16 @@ def load_or_train_reference(mode: str | None = None, retrain: bool = False, verb
     mode = mode or runtime.current_mode()
     path = cached_model_path(mode)
     if path.exists() and not retrain:
-        print(f"dlbook: reference model ({mode} mode) loaded from the cache {path}")
-        return keras.models.load_model(path, compile=False)
-    print(f"dlbook: no cached reference model for {mode} mode; training it once into {path}")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (TypeError, ValueError) as exc:  # saved by another Keras version
+            print(f"dlbook: the cached reference model {path} does not load with Keras "
+                  f"{keras.__version__} ({type(exc).__name__}); training it again")
+        else:
+            print(f"dlbook: reference model ({mode} mode) loaded from the cache {path}")
+            return model
+    else:
+        print(f"dlbook: no cached reference model for {mode} mode; training it once into {path}")
     if data is None:
         data = datasets.load_fashion_mnist(subset=(mode == "fast"), normalize=True)
     (x, y), (xt, yt) = data
