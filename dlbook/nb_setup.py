@@ -183,6 +183,48 @@ def glue(name: str, value, display: bool = False) -> None:
     return None
 
 
+# --------------------------------------------------------------------------- tables
+
+_ALIGN = {"l": ":---", "r": "---:", "c": ":---:", "-": "---"}
+
+
+def markdown_table(header, rows, align: str = "-"):
+    """A Markdown table from a header and rows; as the last expression of a cell it renders as a
+    table in the book, in Jupyter and in Colab.
+
+    ``align`` is one letter for every column (``"l"``, ``"r"``, ``"c"`` or ``"-"`` for the default)
+    or a string with one letter per column. Cells are converted with ``str``; a ``|`` inside a cell
+    is escaped, since an unescaped one would split the row into extra columns.
+
+    >>> print(markdown_table(["layer", "params"], [["conv", 320], ["a|b", 10]], align="lr").data)
+    | layer | params |
+    |:---|---:|
+    | conv | 320 |
+    | a\\|b | 10 |
+    """
+    from IPython.display import Markdown
+
+    header = [str(h) for h in header]
+    if len(align) == 1:
+        align = align * len(header)
+    if len(align) != len(header) or set(align) - set(_ALIGN):
+        raise ValueError(f"align={align!r}: give one of l, r, c, - for all columns or one letter "
+                         f"per column ({len(header)} columns).")
+    rows = [list(row) for row in rows]
+    for number, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"row {number} has {len(row)} cells but the header has {len(header)}: "
+                             "give every row one cell per column.")
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
+             "|" + "|".join(_ALIGN[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
 # --------------------------------------------------------------------------- figures
 
 _FIGURES_ANNOUNCED = False

@@ -1,10 +1,12 @@
 """Tests of dlbook.nb_setup: the ipypublish-compatible image helpers and glue."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from dlbook.nb_setup import glue, images_gridconcat, images_hconcat, images_vconcat
+from dlbook.nb_setup import glue, images_gridconcat, images_hconcat, images_vconcat, markdown_table
 
 
 def solid(w, h, colour):
@@ -149,3 +151,38 @@ def test_figure_path_draws_when_installed_without_the_repo(tmp_path, monkeypatch
     assert path == tmp_path / "DL_images" / f"{name}.png" and path.is_file()
     assert Image.open(path).width >= 600
     assert "drawing figures into" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- markdown_table
+
+def _rendered_cells(markdown: str) -> list[list[str]]:
+    """The table as markdown-it (the parser under MyST) renders it: a list of rows of cell texts."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+    rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)
+    return [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S) for row in rows]
+
+
+def test_markdown_table_renders_one_cell_per_value_even_with_pipes():
+    table = markdown_table(["rule", "score"], [["|map| summed", 0.5], ["plain", 3]])
+    cells = _rendered_cells(table.data)
+    assert cells == [["rule", "score"], ["|map| summed", "0.5"], ["plain", "3"]]
+
+
+def test_markdown_table_alignment_per_column():
+    text = markdown_table(["a", "b", "c"], [[1, 2, 3]], align="lrc").data
+    assert text.splitlines()[1] == "|:---|---:|:---:|"
+    assert markdown_table(["a", "b"], [[1, 2]], align="r").data.splitlines()[1] == "|---:|---:|"
+
+
+@pytest.mark.parametrize("rows, align, words", [
+    ([[1]], "-", "row 0 has 1 cells but the header has 2"),
+    ([[1, 2]], "lrl", "one letter per column (2 columns)"),
+    ([[1, 2]], "x", "give one of l, r, c, -"),
+])
+def test_markdown_table_bad_input_names_the_fix(rows, align, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        markdown_table(["a", "b"], rows, align=align)
