@@ -11,7 +11,7 @@ disk, so a reader trains it once::
 The network (:func:`reference_model`) is residual in the style of the small, fast CIFAR-10
 networks: a 3×3 stem at full resolution, then per stage one 3×3 convolution that widens the
 channels, a 2×2 max-pool, and a residual block of two 3×3 convolutions; global average pooling and
-one dense softmax layer. Widening *after* pooling keeps most multiply–adds at 14×14 and 7×7, which
+a dense layer of logits followed by a separate softmax layer. Widening *after* pooling keeps most multiply–adds at 14×14 and 7×7, which
 is what makes it fast on a CPU (0.26 M parameters, 20 M multiply–adds per image). The stem is
 narrow (16 channels) because it is the only layer at 28×28: on 2 CPU cores a 24-channel stem cost
 9% more time per epoch for no measurable accuracy.
@@ -50,6 +50,9 @@ __all__ = ["FusedBatchNorm", "reference_model", "reference_config", "train_refer
 
 CACHE_ENV = "DLBOOK_CACHE"
 MODEL_FILE = "reference_fashion_mnist.keras"
+# Raised whenever reference_model's graph changes (2: logits and softmax as separate layers), so
+# cached models of an older architecture are not loaded.
+ARCHITECTURE = 2
 # What changes with the wall-time budget (minutes) of a full-mode run.
 BUDGETS = {5: {"epochs": 6}, 10: {"epochs": 12}}
 
@@ -128,7 +131,10 @@ def reference_model(widths=(16, 48, 96), blocks=(1, 1), input_shape=(28, 28, 1),
             x = _conv_bn_relu(x, width, f"s{s}b{b}_b", batch_norm=bn)
             x = layers.Add(name=f"s{s}b{b}_add")([x, shortcut])
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(classes, activation="softmax", dtype="float32", name="classifier")(x)
+    # The logits and the softmax are separate layers, so methods that need logits (gradients,
+    # attributions, adversarial examples) read them as one layer's output.
+    logits = layers.Dense(classes, dtype="float32", name="logits")(x)
+    outputs = layers.Softmax(dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -199,16 +205,19 @@ def cache_dir() -> Path:
 def cached_model_path(mode: str | None = None) -> Path:
     """Path of the cached reference model for ``mode``.
 
-    The name holds the mode and a short hash of the recipe's settings, so a changed recipe
-    is trained afresh instead of loading a stale model.
+    The name holds the mode, a short hash of the recipe's settings and architecture version, so
+    a changed recipe is trained afresh instead of loading a stale model, and the Keras version
+    (major.minor), so environments with different Keras versions sharing one cache (the book's
+    build and ``make oldest``) each keep their own model instead of failing to load the other's.
 
     >>> cached_model_path("full").name  # doctest: +ELLIPSIS
-    'full_..._reference_fashion_mnist.keras'
+    'full_..._keras3..._reference_fashion_mnist.keras'
     """
     mode = mode or runtime.current_mode()
-    digest = hashlib.sha1(json.dumps(reference_config(mode), sort_keys=True,
-                                     default=str).encode()).hexdigest()[:8]
-    return cache_dir() / f"{mode}_{digest}_{MODEL_FILE}"
+    key = {**reference_config(mode), "architecture": ARCHITECTURE}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    keras_version = ".".join(keras.__version__.split(".")[:2])
+    return cache_dir() / f"{mode}_{digest}_keras{keras_version}_{MODEL_FILE}"
 
 
 def load_or_train_reference(mode: str | None = None, retrain: bool = False, verbose: int = 2,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
@@ -128,6 +129,17 @@ def test_cached_reference_model_trains_once_then_loads(tmp_path, monkeypatch):
     np.testing.assert_allclose(loaded.predict(xt[:32], verbose=0),
                                trained.predict(xt[:32], verbose=0), atol=1e-5)
     assert (loaded.predict(xt[:256], verbose=0).argmax(1) == yt[:256]).mean() > 0.3
+
+
+def test_cache_name_separates_keras_versions_architectures_and_modes(monkeypatch):
+    path = recipes.cached_model_path("fast")
+    assert f"_keras{'.'.join(keras.__version__.split('.')[:2])}_" in path.name
+    assert recipes.cached_model_path("full") != path
+    monkeypatch.setattr(keras, "__version__", "3.0.5")
+    assert "_keras3.0_" in recipes.cached_model_path("fast").name
+    monkeypatch.undo()
+    monkeypatch.setattr(recipes, "ARCHITECTURE", recipes.ARCHITECTURE + 1)
+    assert recipes.cached_model_path("fast") != path
 
 
 # --------------------------------------------------------------------------- the benchmark

@@ -108,15 +108,26 @@ def test_activation_model_bad_names_give_clear_errors():
 
 
 # --------------------------------------------------------------------------- logits
-def test_logits_model_removes_the_softmax_and_shares_weights():
-    model = recipes.reference_model(widths=(4, 8, 8), blocks=(1, 1))
+def _fused_softmax_model():
+    """A small classifier whose last Dense layer applies the softmax itself."""
+    inputs = keras.Input((28, 28, 1))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, activation="relu")(inputs))
+    return keras.Model(inputs, L.Dense(10, activation="softmax", name="logits")(x))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: recipes.reference_model(widths=(4, 8, 8), blocks=(1, 1)),  # a separate Softmax layer
+    _fused_softmax_model,
+], ids=["separate-softmax", "fused-softmax"])
+def test_logits_model_removes_the_softmax_and_shares_weights(build):
+    model = build()
     net = viz.logits_model(model)
     x = images(4, (28, 28, 1))
     probs = np.asarray(model(x))
     logits = np.asarray(net(x))
     np.testing.assert_allclose(np.asarray(tf.nn.softmax(logits)), probs, rtol=1e-5, atol=1e-6)
     assert not np.allclose(logits, probs)
-    model.get_layer("classifier").bias.assign(np.arange(10.0))
+    model.get_layer("logits").bias.assign(np.arange(10.0))
     np.testing.assert_allclose(np.asarray(net(x)) - logits,
                                np.broadcast_to(np.arange(10.0), logits.shape), atol=1e-5)
 
