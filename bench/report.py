@@ -93,6 +93,16 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _load_note(row: dict, cpus) -> str:
+    """``", at load 3.4"`` when other work shared the cores during the run, else ``""``.
+
+    >>> _load_note({"load_average": [0.4, 3.41]}, 2), _load_note({"load_average": [0.4, 1.9]}, 2)
+    (', at load 3.4', '')
+    """
+    load = max(row.get("load_average") or [0])
+    return f", at load {load:.1f}" if cpus and load > cpus else ""
+
+
 def cost_table(fast: dict, full: dict | None) -> str:
     """Markdown table: each chapter's fast-mode time and memory, full-mode time, GPU budget.
 
@@ -110,10 +120,13 @@ def cost_table(fast: dict, full: dict | None) -> str:
             raise ValueError(f"the recorded fast-mode run of {row['notebook']} failed "
                              f"({row.get('error')}): rerun `make bench` before reporting it.")
         f = full_rows.get(row["notebook"])
-        full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB"
+        full_cpus = (f or {}).get("machine", (full or {}).get("machine", {})).get("cpus")
+        full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB{_load_note(f, full_cpus)}"
                      if f and not f.get("error") and f.get("wall_s") else "not measured")
+        fast_cpus = row.get("machine", fast.get("machine", {})).get("cpus")
         lines.append(f"| {chapter_title(row['notebook'])} | {row['wall_s']:.0f} s, "
-                     f"{row['peak_mib']:,.0f} MiB | {full_cell} | {GPU_BUDGET_MIN} min |")
+                     f"{row['peak_mib']:,.0f} MiB{_load_note(row, fast_cpus)} | {full_cell} "
+                     f"| {GPU_BUDGET_MIN} min |")
     return "\n".join(lines)
 
 

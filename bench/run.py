@@ -131,6 +131,7 @@ def run_one(path: Path, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     error = None
     try:
@@ -142,8 +143,10 @@ def run_one(path: Path, timeout: int) -> dict:
         error = f"{name}: {value}"[:300]
     wall = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
+    # The 1-minute load average before and after: a wall time taken while other work shared
+    # the cores (load above the core count) is not comparable with a quiet run.
     return {"notebook": path.stem, "wall_s": round(wall, 1), "peak_mib": round(peak_kib / 1024, 1),
-            "error": error}
+            "error": error, "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def measure_scenes(quick: bool = False) -> dict:

@@ -185,6 +185,18 @@ def test_cost_table_marks_unmeasured_full_mode_and_refuses_failed_runs():
         report.cost_table(fast, full)
 
 
+def test_cost_table_says_when_a_row_was_measured_on_a_busy_machine():
+    quiet = {"notebook": "01_a", "wall_s": 10.0, "peak_mib": 900.0, "error": None,
+             "load_average": [0.3, 1.8]}
+    busy = dict(quiet, wall_s=600.0, load_average=[4.26, 3.1])
+    fast = {"machine": {"cpus": 2}, "notebooks": [quiet]}
+    full = {"machine": {"cpus": 2}, "notebooks": [busy]}
+    line = report.cost_table(fast, full).splitlines()[2]
+    assert line == "| 1 · A | 10 s, 900 MiB | 10.0 min, 900 MiB, at load 4.3 | 15 min |"
+    full["machine"]["cpus"] = 8  # the same load on eight cores left them idle part of the time
+    assert "load" not in report.cost_table(fast, full)
+
+
 def test_load_names_the_missing_file_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make bench`"):
         report.load(tmp_path)
