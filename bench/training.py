@@ -177,7 +177,7 @@ def measure_xla(x, y, steps: int = 60, warmup: int = 20, batch_size: int = 256) 
     out = {("xla" if jit else "no_xla"): _steady_images_per_s_of(x, y, steps, warmup, batch_size,
                                                                   jit=jit)
            for jit in (False, True)}
-    out["speedup"] = round(out["xla"] / out["no_xla"], 3)
+    out["speedup"] = float(f"{out['xla'] / out['no_xla']:.3g}")  # 3 significant figures
     return out
 
 
@@ -197,7 +197,7 @@ def measure_precision(x, y, steps: int = 30, warmup: int = 10, batch_size: int =
     best = {p: max(r) for p, r in rates.items()}
     spread = max((max(r) - min(r)) / max(r) for r in rates.values())
     return {"rounds": rates, "float32": best["float32"], "mixed_bfloat16": best["mixed_bfloat16"],
-            "speedup": round(best["mixed_bfloat16"] / best["float32"], 3),
+            "speedup": float(f"{best['mixed_bfloat16'] / best['float32']:.3g}"),  # 3 s.f.
             "spread": round(spread, 3)}
 
 
