@@ -65,16 +65,22 @@ def machine_text(fast: dict, full: dict | None) -> str:
     parts.append("no GPU" if not fast.get("gpus") else f"{fast['gpus']} GPU(s)")
     if m.get("memory_gib"):
         parts.append(f"{m['memory_gib']} GiB of memory")
+    def host(row, record):
+        """The CPU a row was measured on: its own, else its file's (a full-mode file may come
+        from another host than the fast-mode one)."""
+        return _cpu(row.get("machine") or record.get("machine") or m)
+
+    here = _cpu(m)
     dates = sorted({fast["when"][:10]} | {r["when"][:10] for r in (full or {}).get("notebooks", [])
-                                         if r.get("when") and "machine" not in r})
+                                         if r.get("when") and host(r, full) == here})
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
     text = f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
     for mode, record in (("fast", fast), ("full", full or {})):
         # chapters measured on the same day on the same other host share one sentence
         groups: dict[tuple[str, str], list[int]] = {}
         for row in record.get("notebooks", []):
-            if "machine" in row:
-                key = (row["when"][:10], _cpu(row["machine"]))
+            if host(row, record) != here:
+                key = (row["when"][:10], host(row, record))
                 groups.setdefault(key, []).append(int(row["notebook"].partition("_")[0]))
         for (day, cpu), chapters in groups.items():
             names = (f"Chapter {chapters[0]}" if len(chapters) == 1 else

@@ -197,6 +197,20 @@ def test_cost_table_says_when_a_row_was_measured_on_a_busy_machine():
     assert "load" not in report.cost_table(fast, full)
 
 
+def test_machine_text_names_the_host_of_a_full_mode_file_from_another_machine():
+    avx512 = {"cpus": 2, "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2", "AVX-512"]}
+    avx2 = {"cpus": 2, "cpu_model": "AMD EPYC", "vector_extensions": ["AVX2"]}
+    fast = {"when": "2026-11-25T13:00:00+0000", "gpus": 0, "machine": avx512, "notebooks": []}
+    full = {"machine": avx2, "notebooks": [{"notebook": "06_x", "when": "2026-12-01T07:53"}]}
+    text = report.machine_text(fast, full)
+    assert text.startswith("Measured with `make bench` on 2026-11-25 on 2 CPU cores")
+    assert text.endswith("Chapter 6 in full mode: on 2026-12-01 on another host, 2 CPU cores "
+                         "(AMD EPYC; AVX2).")
+    full["machine"] = avx512  # the same host: only the date range grows
+    assert report.machine_text(fast, full).startswith("Measured with `make bench` on 2026-11-25 "
+                                                      "to 2026-12-01")
+
+
 def test_load_names_the_missing_file_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make bench`"):
         report.load(tmp_path)
