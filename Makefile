@@ -5,7 +5,8 @@
 #   make bench     fast-mode wall time and peak memory of every notebook, then the training
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
-#                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s)
+#                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s);
+#                  the executed notebooks are kept in _build/bench/<mode>/ to read their numbers
 #   make figures   redraw every figure in DL_images/
 #   make assignments  the autograded assignments: for every master in notebooks/exercises/, the
 #                  student notebook and the autograder in _build/assignments/<chapter>/ (otter

@@ -123,8 +123,10 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def run_one(path: Path, timeout: int) -> dict:
-    """Execute one notebook in this process's kernel child; return wall time and peak memory."""
+def run_one(path: Path, timeout: int, keep_in: Path | None = None) -> dict:
+    """Execute one notebook in this process's kernel child; return wall time and peak memory.
+
+    The executed copy goes to ``keep_in`` (default ``_build/bench/<mode>/``)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -142,6 +144,11 @@ def run_one(path: Path, timeout: int) -> dict:
         value = getattr(exc, "evalue", None) or (str(exc).splitlines() or [""])[0]
         error = f"{name}: {value}"[:300]
     wall = time.perf_counter() - start
+    # Keep the executed copy: its outputs are the numbers a full-mode run produced (the book's
+    # site shows fast mode only), readable without running the chapter again.
+    keep_in = keep_in or ROOT / "_build" / "bench" / os.environ.get("DLBOOK_MODE", "fast")
+    keep_in.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, keep_in / path.name)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     # The 1-minute load average before and after: a wall time taken while other work shared
     # the cores (load above the core count) is not comparable with a quiet run.

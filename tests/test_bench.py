@@ -25,8 +25,10 @@ def write_notebook(path, *sources):
 def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
     path = tmp_path / "probe.ipynb"
     write_notebook(path, "import time, numpy as np\nblock = np.ones(300 * 2**20 // 8)\ntime.sleep(1.0)")
-    row = bench.run_one(path, timeout=120)
+    row = bench.run_one(path, timeout=120, keep_in=tmp_path / "executed")
     assert row["error"] is None
+    kept = nbformat.read(tmp_path / "executed" / "probe.ipynb", as_version=4)
+    assert kept.cells[0].execution_count == 1  # the executed copy, not the source
     assert row["wall_s"] >= 1.0
     assert row["peak_mib"] >= 300  # the kernel held a 300 MiB array
 
@@ -34,8 +36,9 @@ def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
 def test_run_one_reports_a_failing_notebook(tmp_path):
     path = tmp_path / "broken.ipynb"
     write_notebook(path, "raise RuntimeError('boom')")
-    row = bench.run_one(path, timeout=60)
+    row = bench.run_one(path, timeout=60, keep_in=tmp_path / "executed")
     assert row["error"] == "RuntimeError: boom"
+    assert (tmp_path / "executed" / "broken.ipynb").exists()  # kept to read the traceback
 
 
 def test_every_notebook_has_a_budget():
