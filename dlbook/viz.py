@@ -136,7 +136,12 @@ def _trace(model, inputs, wanted: set, found: dict, prefix: str = "", replace=No
         for layer in model.layers:
             x = run(layer, (x,), {})
         return x
-    # Functional: Keras' own graph walk, with every operation wrapped by `run`.
+    # Functional: Keras' own graph walk, with every operation wrapped by `run`. It is private
+    # API (present and tested from Keras 3.0 to 3.15); if a later Keras drops it, say so.
+    if not hasattr(model, "_run_through_graph"):
+        raise RuntimeError(f"Keras {keras.__version__} has no Functional._run_through_graph, which "
+                           "dlbook.viz uses to step through functional models (tested with Keras "
+                           "3.0-3.15): install keras<=3.15 or report it to the book.")
     return model._run_through_graph(
         inputs, operation_fn=lambda op: (lambda *a, **k: run(op, a, k)))
 

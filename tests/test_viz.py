@@ -383,3 +383,13 @@ def test_layer_geometry_on_inputs_of_unknown_size():
                                 L.Conv2D(2, 3, strides=2, padding="same", name="s")])
     with pytest.raises(ValueError, match="unknown size.*keras.Input"):
         viz.layer_geometry(strided, "s")
+
+
+def test_a_keras_without_the_graph_walk_gets_a_clear_error(monkeypatch):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, L.Dense(2, name="d")(inputs))
+    from keras.src.ops.function import Function  # where Keras 3 defines the graph walk
+
+    monkeypatch.delattr(Function, "_run_through_graph", raising=True)
+    with pytest.raises(RuntimeError, match="_run_through_graph.*keras<=3.15"):
+        viz.activation_model(model, ["d"])
