@@ -12,6 +12,9 @@
 #                  student notebook and the autograder in _build/assignments/<chapter>/ (otter
 #                  assign, which also checks that the solutions pass every test); ONLY=01: one
 #                  chapter. Grading: see book/for_instructors.md.
+#   make colab-rehearsal ONLY=06  one assignment's student notebook run as in Colab, offline: a
+#                  fresh venv with Colab's TensorFlow/Keras, its install cell, blank answers and
+#                  then the solutions (.ci/colab_rehearsal.py; not part of make test)
 #   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
 #                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
 #                  ONLY=03: one chapter
@@ -37,7 +40,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test oldest bench figures assignments clean
+.PHONY: install data book test oldest bench figures assignments colab-rehearsal clean
 
 install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
@@ -85,6 +88,11 @@ figures: $(STAMP)
 
 assignments: data
 	$(PY) -m dlbook.assignments make $(if $(ONLY),--only $(ONLY),)
+
+colab-rehearsal: data
+	@test -n "$(ONLY)" || { echo "make colab-rehearsal ONLY=NN: name one chapter"; exit 2; }
+	$(PY) -m dlbook.assignments make --only $(ONLY)
+	$(PY) .ci/colab_rehearsal.py $(ONLY)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis bench/results.json bench/results_full.json
