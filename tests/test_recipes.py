@@ -64,6 +64,23 @@ def test_fused_batch_norm_matches_keras_batch_norm():
                                np.asarray(plain(x, training=False)), rtol=1e-3, atol=1e-3)
 
 
+def test_frozen_fused_batch_norm_keeps_its_statistics_as_keras_does():
+    # chapter 8 freezes the reference network's first layers: called with training=True (inside
+    # fit), a frozen layer must normalise with its moving statistics and leave them unchanged
+    import keras
+
+    x = np.random.default_rng(1).normal(2.0, 3.0, (16, 5, 5, 4)).astype("float32")
+    fused = recipes.FusedBatchNorm(momentum=0.8)
+    plain = keras.layers.BatchNormalization(momentum=0.8)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+        layer.trainable = False
+    np.testing.assert_allclose(np.asarray(fused(x, training=True)),
+                               np.asarray(plain(x, training=True)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(fused.moving_mean), np.zeros(4))
+    np.testing.assert_array_equal(np.asarray(fused.moving_variance), np.ones(4))
+
+
 def test_fused_batch_norm_is_a_module_level_registered_layer():
     import keras
 
