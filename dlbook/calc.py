@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 __all__ = [
-    "conv_output_size", "same_padding", "pool_output_size",
+    "conv_output_size", "same_padding", "pool_output_size", "transposed_conv_output_size",
     "conv_params", "depthwise_params", "separable_params", "dense_params",
     "conv_mult_adds", "depthwise_mult_adds", "separable_mult_adds", "dense_mult_adds",
     "receptive_field", "receptive_field_sequence", "activation_memory",
@@ -51,6 +51,7 @@ _FIXES = {
     "out_features": "Pass the number of units, e.g. 10.",
     "shape": "Give every dimension as a positive int (a fixed input size, not None).",
     "batch_size": "Use batch_size=1 for one example.",
+    "output_padding": "Use output_padding=None for Keras' default, or an int below the stride.",
 }
 
 
@@ -166,6 +167,53 @@ def pool_output_size(input_size: int, pool_size: int, strides: int | None = None
     """
     return _output_size(input_size, pool_size, pool_size if strides is None else strides,
                         padding, 1, "pool_size", "strides")
+
+
+def transposed_conv_output_size(input_size: int, filter_size: int, stride: int = 1,
+                                padding="valid", output_padding: int | None = None,
+                                dilation: int = 1) -> int:
+    """Number of output positions of a transposed convolution (Keras ``Conv2DTranspose``).
+
+    A transposed convolution spreads each input pixel over an ``F``-wide window of the output,
+    moving the window ``S`` output pixels per input pixel, so ``I`` inputs cover
+    ``(I - 1)*S + F'`` pixels (``F' = D*(F-1) + 1``, the dilated filter). ``padding="valid"``
+    keeps them all, and Keras adds ``max(F', S) - F'`` so that the output is never shorter than
+    ``I*S``; ``padding="same"`` crops to exactly ``I*S``, the inverse of a "same" convolution
+    with stride ``S``. With ``output_padding`` given, the output is ``(I - 1)*S + F' + op`` for
+    "valid" and ``(I - 1)*S + (F' mod 2) + op`` for "same" (TensorFlow's rule, which crops
+    ``F' // 2`` pixels on each side); ``op`` must be smaller than the stride.
+
+    >>> transposed_conv_output_size(8, 3, stride=2), transposed_conv_output_size(8, 4, stride=2)
+    (17, 18)
+    >>> transposed_conv_output_size(8, 3, stride=2, padding="same")
+    16
+    >>> transposed_conv_output_size(8, 1, stride=2)     # a 1×1 filter: gaps, padded to I*S
+    16
+    """
+    i = _int(input_size, "input_size")
+    f = _int(filter_size, "filter_size")
+    s = _int(stride, "stride")
+    d = _int(dilation, "dilation")
+    span = d * (f - 1) + 1
+    if output_padding is not None:
+        op = _int(output_padding, "output_padding", 0)
+        if op >= s:
+            raise ValueError(f"output_padding={op} must be smaller than stride={s}. "
+                             "Use output_padding=None for the default.")
+    mode = padding.lower() if isinstance(padding, str) else None
+    if mode == "valid":
+        return (i - 1) * s + span + (max(span, s) - span if output_padding is None else op)
+    if mode != "same":
+        raise ValueError(f"padding={padding!r} is not understood. Use 'valid' or 'same' "
+                         "(Keras' Conv2DTranspose takes no other padding).")
+    if output_padding is None:
+        return i * s
+    out = (i - 1) * s + span % 2 + op
+    if out < 1:
+        raise ValueError(f"input_size={i} with an even filter_size={f}, padding='same' and "
+                         f"output_padding={op} gives an empty output. Use output_padding=None "
+                         "or a larger input.")
+    return out
 
 
 # --------------------------------------------------------------------------- parameters

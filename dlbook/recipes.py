@@ -65,15 +65,18 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     reference network train at half the speed (358 vs 687 images/s on 2 cores, measured with
     widths 32–64–128). In training, on the TensorFlow backend with channels last, this subclass calls
     ``tf.nn.fused_batch_norm`` (one kernel forward, one backward) and updates the moving
-    statistics as Keras does; everywhere else it is the Keras layer unchanged, and it saves and
-    loads like it (registered as ``"dlbook>FusedBatchNorm"``).
+    statistics as Keras does; everywhere else (also when frozen, ``trainable=False``) it is the
+    Keras layer unchanged, and it saves and loads like it (registered as
+    ``"dlbook>FusedBatchNorm"``).
 
     >>> FusedBatchNorm(momentum=0.9).momentum
     0.9
     """
 
     def call(self, inputs, training=None, mask=None):
-        fusable = (bool(training) and keras.backend.backend() == "tensorflow"
+        # A frozen layer (trainable=False) normalises with its moving statistics, as Keras' own
+        # BatchNormalization does, so it is left to the parent class.
+        fusable = (bool(training) and self.trainable and keras.backend.backend() == "tensorflow"
                    and len(inputs.shape) == 4 and self.axis in (-1, 3)
                    and self.center and self.scale)
         if not fusable:

@@ -545,3 +545,37 @@ def test_flatten_matches_keras_tree_flatten(output, expected):
     assert calc._flatten(output) == expected
     if hasattr(keras, "tree"):
         assert calc._flatten(output) == keras.tree.flatten(output)
+
+
+@KERAS
+@given(i=st.integers(1, 20), f=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 2),
+       padding=st.sampled_from(["valid", "same"]), data=st.data())
+def test_transposed_conv_matches_keras(i, f, s, d, padding, data):
+    # Keras refuses a dilated transposed convolution with strides > 1; dilation needs stride 1
+    d = d if s == 1 else 1
+    op = data.draw(st.none() | st.integers(0, s - 1))
+    layer = L.Conv2DTranspose(2, f, strides=s, padding=padding, output_padding=op,
+                              dilation_rate=d)
+    try:
+        ours = calc.transposed_conv_output_size(i, f, s, padding, op, d)
+    except ValueError:  # an empty output: Keras computes a size below 1 for it
+        assert keras_output(layer, (i, 3, 1))[0] < 1
+        return
+    assert keras_output(layer, (i, 3, 1))[0] == ours
+    # and the output really has that many rows when the layer runs. TensorFlow's CPU kernel runs
+    # no dilated transposed convolution, and with padding="same", an even filter and an explicit
+    # output_padding it refuses the size Keras' own shape rule gives: the symbolic shape is
+    # checked for those.
+    if d == 1 and not (padding == "same" and op is not None and f % 2 == 0):
+        assert layer(np.zeros((1, i, 3, 1), "float32")).shape[1] == ours
+
+
+def test_transposed_conv_inverts_strided_conv_sizes():
+    # "same" undoes the size change of a stride-S "same" convolution exactly when S divides I
+    for i in (16, 17):
+        down = calc.conv_output_size(i, 3, 2, "same")
+        assert (calc.transposed_conv_output_size(down, 3, 2, "same") == i) == (i % 2 == 0)
+    with pytest.raises(ValueError, match="output_padding=2 must be smaller than stride=2"):
+        calc.transposed_conv_output_size(4, 3, 2, "valid", output_padding=2)
+    with pytest.raises(ValueError, match="padding='full'"):
+        calc.transposed_conv_output_size(4, 3, 2, "full")

@@ -42,16 +42,23 @@ def test_reference_config_modes_and_budgets():
         recipes.reference_config("full", minutes=7)
 
 
-def test_fused_batch_norm_matches_keras_batch_norm():
+def _fused_and_keras_batch_norms(seed, trainable=True):
+    """An input batch, and a FusedBatchNorm and a Keras BatchNormalization with equal weights."""
     import keras
 
-    x = np.random.default_rng(0).normal(2.0, 3.0, (16, 5, 5, 4)).astype("float32")
+    x = np.random.default_rng(seed).normal(2.0, 3.0, (16, 5, 5, 4)).astype("float32")
     fused = recipes.FusedBatchNorm(momentum=0.8)
     plain = keras.layers.BatchNormalization(momentum=0.8)
     for layer in (fused, plain):
         layer.build(x.shape)
         layer.gamma.assign(np.linspace(0.5, 2.0, 4))
         layer.beta.assign(np.linspace(-1.0, 1.0, 4))
+        layer.trainable = trainable
+    return x, fused, plain
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    x, fused, plain = _fused_and_keras_batch_norms(0)
     np.testing.assert_allclose(np.asarray(fused(x, training=True)),
                                np.asarray(plain(x, training=True)), atol=2e-4)
     np.testing.assert_allclose(np.asarray(fused.moving_mean), np.asarray(plain.moving_mean),
@@ -63,6 +70,16 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     # inference uses the moving statistics, exactly as Keras does
     np.testing.assert_allclose(np.asarray(fused(x, training=False)),
                                np.asarray(plain(x, training=False)), rtol=1e-3, atol=1e-3)
+
+
+def test_frozen_fused_batch_norm_keeps_its_statistics_as_keras_does():
+    # chapter 8 freezes the reference network's first layers: called with training=True (inside
+    # fit), a frozen layer must normalise with its moving statistics and leave them unchanged
+    x, fused, plain = _fused_and_keras_batch_norms(1, trainable=False)
+    np.testing.assert_allclose(np.asarray(fused(x, training=True)),
+                               np.asarray(plain(x, training=True)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(fused.moving_mean), np.zeros(4))
+    np.testing.assert_array_equal(np.asarray(fused.moving_variance), np.ones(4))
 
 
 def test_fused_batch_norm_is_a_module_level_registered_layer():
