@@ -183,6 +183,17 @@ def glue(name: str, value, display: bool = False) -> None:
     return None
 
 
+def glue_md(name: str, text) -> None:
+    """:func:`glue` a sentence fragment as Markdown, for ``{glue:md}`name``` in the prose (a
+    verdict such as "higher than", or a list of names with emphasis).
+
+    >>> glue_md("verdict", "higher than")   # doctest: +SKIP
+    """
+    from IPython.display import Markdown
+
+    glue(name, Markdown(str(text)))
+
+
 # --------------------------------------------------------------------------- tables
 
 _ALIGN = {"l": ":---", "r": "---:", "c": ":---:", "-": "---"}
