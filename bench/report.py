@@ -48,6 +48,13 @@ def _cpu(m: dict) -> str:
     return f"{m['cpus']} CPU cores" + (f" ({details})" if details else "")
 
 
+def _machine(row: dict, record: dict | None) -> dict:
+    """The machine a row was measured on: its own record, else its file's (rows added later from
+    another host carry their own; a full-mode file may come from another host than the fast one).
+    """
+    return row.get("machine") or (record or {}).get("machine") or {}
+
+
 def machine_text(fast: dict, full: dict | None) -> str:
     """One sentence naming the machine and the dates of the recorded runs, and one more for each
     chapter measured later on another host (``make bench ONLY=..`` adds its row to the record).
@@ -65,22 +72,18 @@ def machine_text(fast: dict, full: dict | None) -> str:
     parts.append("no GPU" if not fast.get("gpus") else f"{fast['gpus']} GPU(s)")
     if m.get("memory_gib"):
         parts.append(f"{m['memory_gib']} GiB of memory")
-    def host(row, record):
-        """The CPU a row was measured on: its own, else its file's (a full-mode file may come
-        from another host than the fast-mode one)."""
-        return _cpu(row.get("machine") or record.get("machine") or m)
-
     here = _cpu(m)
     dates = sorted({fast["when"][:10]} | {r["when"][:10] for r in (full or {}).get("notebooks", [])
-                                         if r.get("when") and host(r, full) == here})
+                                         if r.get("when") and _cpu(_machine(r, full)) == here})
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
     text = f"Measured with `make bench` on {when} on " + ", ".join(parts) + "."
     for mode, record in (("fast", fast), ("full", full or {})):
         # chapters measured on the same day on the same other host share one sentence
         groups: dict[tuple[str, str], list[int]] = {}
         for row in record.get("notebooks", []):
-            if host(row, record) != here:
-                key = (row["when"][:10], host(row, record))
+            host = _cpu(_machine(row, record))
+            if host != here:
+                key = (row["when"][:10], host)
                 groups.setdefault(key, []).append(int(row["notebook"].partition("_")[0]))
         for (day, cpu), chapters in groups.items():
             names = (f"Chapter {chapters[0]}" if len(chapters) == 1 else
@@ -99,13 +102,18 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _load_note(row: dict, cpus) -> str:
-    """``", at load 3.4"`` when other work shared the cores during the run, else ``""``.
+def _load_note(row: dict, record: dict | None) -> str:
+    """``", at load 3.4"`` when other work shared the cores during the run (the load average
+    exceeded the core count of the row's machine), else ``""``.
 
-    >>> _load_note({"load_average": [0.4, 3.41]}, 2), _load_note({"load_average": [0.4, 1.9]}, 2)
-    (', at load 3.4', '')
+    >>> two_cores = {"machine": {"cpus": 2}}
+    >>> _load_note({"load_average": [0.4, 3.41]}, two_cores)
+    ', at load 3.4'
+    >>> _load_note({"load_average": [0.4, 1.9]}, two_cores)
+    ''
     """
     load = max(row.get("load_average") or [0])
+    cpus = _machine(row, record).get("cpus")
     return f", at load {load:.1f}" if cpus and load > cpus else ""
 
 
@@ -126,12 +134,10 @@ def cost_table(fast: dict, full: dict | None) -> str:
             raise ValueError(f"the recorded fast-mode run of {row['notebook']} failed "
                              f"({row.get('error')}): rerun `make bench` before reporting it.")
         f = full_rows.get(row["notebook"])
-        full_cpus = (f or {}).get("machine", (full or {}).get("machine", {})).get("cpus")
-        full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB{_load_note(f, full_cpus)}"
+        full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB{_load_note(f, full)}"
                      if f and not f.get("error") and f.get("wall_s") else "not measured")
-        fast_cpus = row.get("machine", fast.get("machine", {})).get("cpus")
         lines.append(f"| {chapter_title(row['notebook'])} | {row['wall_s']:.0f} s, "
-                     f"{row['peak_mib']:,.0f} MiB{_load_note(row, fast_cpus)} | {full_cell} "
+                     f"{row['peak_mib']:,.0f} MiB{_load_note(row, fast)} | {full_cell} "
                      f"| {GPU_BUDGET_MIN} min |")
     return "\n".join(lines)
 

@@ -10,11 +10,11 @@ disk, so a reader trains it once::
 
 The network (:func:`reference_model`) is residual in the style of the small, fast CIFAR-10
 networks: a 3×3 stem at full resolution, then per stage one 3×3 convolution that widens the
-channels, a 2×2 max-pool, and a residual block of two 3×3 convolutions; global average pooling and
-a dense layer of logits followed by a separate softmax layer. Widening *after* pooling keeps most multiply–adds at 14×14 and 7×7, which
-is what makes it fast on a CPU (0.26 M parameters, 20 M multiply–adds per image). The stem is
-narrow (16 channels) because it is the only layer at 28×28: on 2 CPU cores a 24-channel stem cost
-9% more time per epoch for no measurable accuracy.
+channels, a 2×2 max-pool, and a residual block of two 3×3 convolutions; global average pooling,
+a dense layer of logits and a separate softmax layer. Widening *after* pooling keeps most
+multiply–adds at 14×14 and 7×7, which is what makes it fast on a CPU (0.26 M parameters, 20 M
+multiply–adds per image). The stem is narrow (16 channels) because it is the only layer at
+28×28: on 2 CPU cores a 24-channel stem cost 9% more time per epoch for no measurable accuracy.
 :func:`reference_config` gives its training settings per run mode: one-cycle SGD with Nesterov
 momentum (peak learning rate 0.2), label smoothing 0.1, batch 256, six epochs and no
 augmentation (:func:`dlbook.train.augmentation` is there for longer runs).
