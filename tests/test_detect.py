@@ -169,7 +169,9 @@ def yolo_scenes(draw):
     for row, col in cells:
         cls = draw(st.integers(0, C - 1))
         for _ in range(draw(st.integers(1, B))):
-            fx, fy = draw(st.floats(0, 0.999)), draw(st.floats(0, 0.999))
+            # Centres strictly inside the cell: one exactly on a cell boundary belongs to either
+            # cell after floating-point rounding (19.2 / 96 * 5 = 0.9999999999999999).
+            fx, fy = draw(st.floats(0.001, 0.999)), draw(st.floats(0.001, 0.999))
             cx, cy = (col + fx) * W / S, (row + fy) * H / S
             w = draw(st.floats(0.05, 1.0)) * 2 * min(cx, W - cx)
             h = draw(st.floats(0.05, 1.0)) * 2 * min(cy, H - cy)
