@@ -13,6 +13,15 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# Property tests draw their examples from a fixed seed, so CI gives the same result on every run
+# (the book seeds everything random); HYPOTHESIS_PROFILE=explore draws fresh examples each run,
+# to hunt for counterexamples locally.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("DLBOOK_MODE", "fast")
 
 ROOT = Path(__file__).resolve().parents[1]
