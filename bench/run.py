@@ -45,6 +45,7 @@ BUDGETS = {
     "05_beyond_resnet": 180,
     "06_visualizing_convnets": 180,
     "08_localization_segmentation": 180,
+    "09_object_detection": 180,
 }
 # Full-mode budget of every chapter on one T4-class GPU (issue 6: a whole chapter in 15 minutes).
 # No GPU is available where the book is tested, so full-mode rows measured on a CPU are compared
