@@ -44,6 +44,7 @@ BUDGETS = {
     "04_residual_networks": 180,
     "05_beyond_resnet": 180,
     "06_visualizing_convnets": 180,
+    "07_generating_images": 180,
     "08_localization_segmentation": 180,
     "09_object_detection": 180,
 }
