@@ -42,6 +42,34 @@ def test_reference_config_modes_and_budgets():
         recipes.reference_config("full", minutes=7)
 
 
+def test_reference_config_follows_the_dtype_policy():
+    import keras
+
+    for minutes in (5, 10):
+        f32 = recipes.reference_config("full", minutes, policy="float32")
+        bf16 = recipes.reference_config("full", minutes, policy="mixed_bfloat16")
+        assert bf16["epochs"] > f32["epochs"], "bfloat16 CPUs fit more epochs in the same budget"
+        assert bf16["model"] == f32["model"] and bf16["learning_rate"] == f32["learning_rate"]
+        # GPUs' float16 keeps the CPU float32 budget
+        assert recipes.reference_config("full", minutes, policy="mixed_float16") == f32
+    # fast mode does not depend on the policy
+    assert (recipes.reference_config("fast", policy="mixed_bfloat16")
+            == recipes.reference_config("fast", policy="float32"))
+    # by default the global policy decides, and with it the cached model's name
+    before = keras.mixed_precision.global_policy().name
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        assert recipes.reference_config("full")["epochs"] == recipes.BUDGETS_BF16[5]["epochs"]
+        bf16_path = recipes.cached_model_path("full")
+        keras.mixed_precision.set_global_policy("float32")
+        assert recipes.reference_config("full")["epochs"] == recipes.BUDGETS[5]["epochs"]
+        assert recipes.cached_model_path("full") != bf16_path
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    with pytest.raises(ValueError, match=r"^policy='bf16' .*use one of float32"):
+        recipes.reference_config("full", policy="bf16")
+
+
 def _fused_and_keras_batch_norms(seed, trainable=True):
     """An input batch, and a FusedBatchNorm and a Keras BatchNormalization with equal weights."""
     import keras
