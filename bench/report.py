@@ -159,11 +159,16 @@ def training_table(training: dict) -> str:
                              f"{training['reference']['settings']['seed']}")]
     columns += [(key, f"the same, seed {key.removeprefix('reference_seed')}")
                 for key in training if key.startswith("reference_seed")]
-    columns += [(key, f"the same in bfloat16, seed {key.removeprefix('reference_bf16_seed')}")
+    # bfloat16 runs follow the recipe's own budgets in bfloat16, so their epochs are named
+    columns += [(key, f"in bfloat16, {epochs(key)} epochs, seed "
+                      f"{key.removeprefix('reference_bf16_seed')}")
                 for key in training if key.startswith("reference_bf16_seed")]
     if "reference_10min" in training:
         columns.append(("reference_10min", f"reference recipe, {epochs('reference_10min')} "
                         "epochs"))
+    if "reference_bf16_10min" in training:
+        columns.append(("reference_bf16_10min", "the 10-minute settings in bfloat16, "
+                        f"{epochs('reference_bf16_10min')} epochs"))
     if "textbook" in training:
         columns.append(("textbook", "textbook CNN"))
     rows = [
@@ -210,6 +215,14 @@ def training_summary(training: dict) -> str:
             f"{_pct(ref['best_accuracy_5min'])} with the book's seed {ref['settings']['seed']}"
             f"{spread}" + (f"; within 10 minutes, with the 10-minute settings: "
                            f"{_pct(long['best_accuracy_10min'])}" if long else "") + ". ")
+    bf16 = [(key.removeprefix("reference_bf16_seed"), training[key]) for key in training
+            if key.startswith("reference_bf16_seed")]
+    if bf16:
+        long16 = training.get("reference_bf16_10min")
+        best += ("In bfloat16, within 5 minutes: " + ", ".join(
+            f"{_pct(o['best_accuracy_5min'])} with seed {seed}" for seed, o in bf16)
+            + (f"; within 10 minutes, with the 10-minute settings: "
+               f"{_pct(long16['best_accuracy_10min'])}" if long16 else "") + ". ")
     return best + yardstick_sentences(training) + (
         f"Time to 91% of the reference "
         f"recipe divided by the textbook CNN's: {ratio_text}. Pause at the start of each epoch "
