@@ -86,13 +86,17 @@ def test_glue_never_echoes_its_value(book_build, source):
     echoes = []
     for i, cell in enumerate(executed["cells"]):
         outputs = cell.get("outputs", [])
-        # myst-nb's glue records a display output tagged "scrapbook"; its text/plain key carries a
-        # prefix when the value is not displayed.
-        glued = {"".join(text) for o in outputs if "scrapbook" in o.get("metadata", {})
-                 for key, text in o.get("data", {}).items() if key.endswith("text/plain")}
-        results = ["".join(o["data"].get("text/plain", "")) for o in outputs
-                   if o.get("output_type") == "execute_result"]
-        echoes += [(i, r[:60]) for r in results if r in glued]
+        # myst-nb's glue records a display output tagged "scrapbook"; its keys carry a prefix
+        # when the value is not displayed. A value is compared by its plain text and its
+        # Markdown together: every IPython Markdown object has the same plain text, so a glued
+        # sentence fragment and a table shown by the same cell differ only in their Markdown.
+        def shown(data):
+            return tuple("".join(next((t for k, t in data.items() if k.endswith(mime)), ""))
+                         for mime in ("text/plain", "text/markdown"))
+
+        glued = {shown(o.get("data", {})) for o in outputs if "scrapbook" in o.get("metadata", {})}
+        results = [shown(o["data"]) for o in outputs if o.get("output_type") == "execute_result"]
+        echoes += [(i, r[0][:60]) for r in results if r in glued]
     assert not echoes, f"{source.stem}: cells echo a glued value as their result: {echoes}"
 
 
