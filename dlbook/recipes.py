@@ -57,10 +57,11 @@ ARCHITECTURE = 2
 # What changes with the wall-time budget (minutes) of a full-mode run, per Keras dtype policy.
 # float32 (and mixed_float16 on GPUs, which are far faster than the budgets assume): tuned on
 # 2 CPU cores. mixed_bfloat16, which dlbook.runtime chooses on CPUs that multiply bfloat16
-# natively: on 2 cores of an Intel Xeon with AMX (bench record of 2026-12-04) an epoch took
-# 17-20 s against 40-44 s in float32, and 10 epochs reached 93.0-93.3% with seeds 42, 1, 2 in
-# 172-203 s, where 6 float32 epochs reached 92.85-93.05% in about 250 s; 24 epochs with
-# flips and shifts reached 94.01% in 420 s (seed 42; 12 float32 epochs: 93.29%).
+# natively: on 2 quiet cores of an Intel Xeon with AMX (2026-12-04, train_reference as
+# bench/training.py calls it) an epoch took 17-20 s against 40-44 s in float32; 10 epochs
+# reached 93.19/93.01/93.32% (seeds 42/1/2) in 172-203 s, where 6 float32 epochs reach
+# 92.85-93.05% in about 250 s; 24 epochs with flips and shifts reached 94.01/93.88/94.01% in
+# 443-487 s (12 float32 epochs: 93.29%).
 BUDGETS = {5: {"epochs": 6}, 10: {"epochs": 12}}
 BUDGETS_BF16 = {5: {"epochs": 10}, 10: {"epochs": 24, "augment": True}}
 
