@@ -35,6 +35,7 @@ epoch whose test accuracy first reached the target; test accuracy is measured af
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -139,6 +140,21 @@ def measure_stall(x, y, epochs: int, batch_size: int = 256) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _policy(name: str):
+    """Keras' global dtype policy set to ``name`` inside the block; afterwards the session is
+    cleared and the previous policy restored."""
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(before)
+
+
 def _steady_images_per_s_of(x, y, steps: int, warmup: int, batch_size: int, jit: bool = False,
                             policy: str = "float32") -> float:
     """Training images/s of a fresh reference network over ``steps`` batches after ``warmup``.
@@ -157,9 +173,7 @@ def _steady_images_per_s_of(x, y, steps: int, warmup: int, batch_size: int, jit:
         def on_train_batch_end(self, batch, logs=None):
             self.ends.append(time.perf_counter())
 
-    before = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with _policy(policy):
         runtime.seed_everything(0)
         model = recipes.reference_model()
         model.compile(train.make_optimizer("sgd", 0.05), loss=train.SparseSmoothedCrossentropy(),
@@ -168,9 +182,6 @@ def _steady_images_per_s_of(x, y, steps: int, warmup: int, batch_size: int, jit:
         model.fit(train.make_dataset(x, y, batch_size), epochs=1, steps_per_epoch=warmup + steps,
                   callbacks=[clock], verbose=0, shuffle=False)
         seconds = clock.ends[-1] - clock.ends[warmup - 1]
-    finally:
-        keras.backend.clear_session()
-        keras.mixed_precision.set_global_policy(before)
     return round(steps * batch_size / seconds, 1)
 
 
@@ -277,25 +288,17 @@ def run(quick: bool = False, textbook: bool = True, long: bool = True,
     # bfloat16, with the same seeds, where it trained measurably faster than float32
     if bf16_worth_training(results["precision_compare"]):
         for seed in (runtime.DEFAULT_SEED, *OTHER_SEEDS):
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            try:
+            with _policy("mixed_bfloat16"):
                 model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full",
                                                         targets=TARGETS, seed=seed,
                                                         verbose=verbose, **ref_over)
                 results[f"reference_bf16_seed{seed}"] = _summary(result, model, yard)
-            finally:
-                keras.backend.clear_session()
-                keras.mixed_precision.set_global_policy("float32")
         if long:  # the 10-minute settings in bfloat16 (recipes.BUDGETS_BF16)
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            try:
+            with _policy("mixed_bfloat16"):
                 over = ref_over if quick else recipes.reference_config("full", minutes=10)
                 model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full",
                                                         targets=TARGETS, verbose=verbose, **over)
                 results["reference_bf16_10min"] = _summary(result, model, yard)
-            finally:
-                keras.backend.clear_session()
-                keras.mixed_precision.set_global_policy("float32")
     if long:
         over = ref_over if quick else recipes.reference_config("full", minutes=10)
         model, result = recipes.train_reference(xr, yr, (xtr, ytr), mode="full",
