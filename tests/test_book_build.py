@@ -79,6 +79,15 @@ def test_tables_from_code_render_as_tables(book_build, source):
         f"{page.count('<table')} HTML tables")
 
 
+def _shown(data: dict) -> tuple[str, str]:
+    """An output's plain text and Markdown. Glue's keys carry a prefix when the value is not
+    displayed, hence the suffix match. Both are compared: every IPython Markdown object has the
+    same plain text, so a glued sentence fragment and a table shown by the same cell differ only
+    in their Markdown."""
+    return tuple("".join(next((t for k, t in data.items() if k.endswith(mime)), ""))
+                 for mime in ("text/plain", "text/markdown"))
+
+
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_glue_never_echoes_its_value(book_build, source):
     """A cell that glues a value must not also show it as the cell's result (a stray Out[ ])."""
@@ -86,16 +95,9 @@ def test_glue_never_echoes_its_value(book_build, source):
     echoes = []
     for i, cell in enumerate(executed["cells"]):
         outputs = cell.get("outputs", [])
-        # myst-nb's glue records a display output tagged "scrapbook"; its keys carry a prefix
-        # when the value is not displayed. A value is compared by its plain text and its
-        # Markdown together: every IPython Markdown object has the same plain text, so a glued
-        # sentence fragment and a table shown by the same cell differ only in their Markdown.
-        def shown(data):
-            return tuple("".join(next((t for k, t in data.items() if k.endswith(mime)), ""))
-                         for mime in ("text/plain", "text/markdown"))
-
-        glued = {shown(o.get("data", {})) for o in outputs if "scrapbook" in o.get("metadata", {})}
-        results = [shown(o["data"]) for o in outputs if o.get("output_type") == "execute_result"]
+        # myst-nb's glue records a display output tagged "scrapbook"
+        glued = {_shown(o.get("data", {})) for o in outputs if "scrapbook" in o.get("metadata", {})}
+        results = [_shown(o["data"]) for o in outputs if o.get("output_type") == "execute_result"]
         echoes += [(i, r[0][:60]) for r in results if r in glued]
     assert not echoes, f"{source.stem}: cells echo a glued value as their result: {echoes}"
 
