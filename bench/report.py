@@ -19,6 +19,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -167,8 +168,12 @@ def training_table(training: dict) -> str:
         columns.append(("reference_10min", f"reference recipe, {epochs('reference_10min')} "
                         "epochs"))
     if "reference_bf16_10min" in training:
+        long16 = training["reference_bf16_10min"]
         columns.append(("reference_bf16_10min", "the 10-minute settings in bfloat16, "
-                        f"{epochs('reference_bf16_10min')} epochs"))
+                        f"{epochs('reference_bf16_10min')} epochs, seed "
+                        f"{long16['settings']['seed']}"))
+        columns += [(key, f"the same, seed {key.removeprefix('reference_bf16_10min_seed')}")
+                    for key in training if key.startswith("reference_bf16_10min_seed")]
     if "textbook" in training:
         columns.append(("textbook", "textbook CNN"))
     rows = [
@@ -218,11 +223,18 @@ def training_summary(training: dict) -> str:
     bf16 = [(key.removeprefix("reference_bf16_seed"), training[key]) for key in training
             if key.startswith("reference_bf16_seed")]
     if bf16:
-        long16 = training.get("reference_bf16_10min")
+        long16 = [(str(o["settings"]["seed"]), o) for key, o in training.items()
+                  if key.startswith("reference_bf16_10min")]
         best += ("In bfloat16, within 5 minutes: " + ", ".join(
-            f"{_pct(o['best_accuracy_5min'])} with seed {seed}" for seed, o in bf16)
-            + (f"; within 10 minutes, with the 10-minute settings: "
-               f"{_pct(long16['best_accuracy_10min'])}" if long16 else "") + ". ")
+            f"{_pct(o['best_accuracy_5min'])} with seed {seed}" for seed, o in bf16))
+        if long16:
+            scores = [o["best_accuracy_10min"] for _, o in long16]
+            best += ("; within 10 minutes, with the 10-minute settings: " + ", ".join(
+                f"{_pct(o['best_accuracy_10min'])} with seed {seed}" for seed, o in long16))
+            if len(scores) > 1:
+                best += (f" (mean {_pct(statistics.mean(scores))}, spread "
+                         f"{100 * (max(scores) - min(scores)):.2f} points)")
+        best += ". "
     return best + yardstick_sentences(training) + (
         f"Time to 91% of the reference "
         f"recipe divided by the textbook CNN's: {ratio_text}. Pause at the start of each epoch "
