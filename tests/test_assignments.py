@@ -7,6 +7,9 @@ folder holding the master's solutions and a notebook of plausible wrong answers
 Jupyter kernel through otter's Python API: no Docker, and no network (CI has none). What a student
 sees is checked against the master itself, parsed here independently of otter: no solution line
 and no line of a hidden test may reach the student's folder or the Colab cell.
+
+While writing one assignment, ``DLBOOK_ASSIGNMENTS_ONLY=07 pytest tests/test_assignments.py`` makes
+and grades only that chapter's master (the fixtures otherwise make and grade all of them).
 """
 
 import ast
@@ -25,7 +28,7 @@ import yaml
 from conftest import ROOT
 from dlbook import assignments
 
-MASTERS = assignments.masters()
+MASTERS = assignments.masters(os.environ.get("DLBOOK_ASSIGNMENTS_ONLY") or None)
 WRONG = ROOT / "tests" / "assignments_wrong"
 IDS = [m.stem[:2] for m in MASTERS]
 
