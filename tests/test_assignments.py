@@ -237,6 +237,28 @@ def test_every_question_fails_a_plausible_wrong_answer(master, graded):
     assert not passed, f"these wrong answers got full marks: {[(q, spec[q]['mistake']) for q in passed]}"
 
 
+def _chapter_list(numbers):
+    """[1, 2, 3, 5, 7, 8] -> '1–3, 5, 7 and 8': runs of three or more become ranges."""
+    runs = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = []
+    for run in runs:
+        parts += [f"{run[0]}–{run[-1]}"] if len(run) > 2 else [str(n) for n in run]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def test_instructors_guide_names_every_chapter_with_an_assignment():
+    numbers = [int(m.name[:2]) for m in assignments.masters()]
+    assert _chapter_list([1, 2, 3, 5, 7, 8]) == "1–3, 5, 7 and 8"
+    guide = (ROOT / "book" / "for_instructors.md").read_text()
+    expected = f"Chapters {_chapter_list(numbers)} each have an autograded assignment"
+    assert expected in " ".join(guide.split()), f"the guide should say: {expected!r}"
+
+
 def test_instructors_guide_shows_the_commands_and_chapters_link_to_it():
     guide = (ROOT / "book" / "for_instructors.md").read_text()
     assert "make assignments" in guide and "-m dlbook.assignments grade" in guide and "--csv" in guide
