@@ -307,22 +307,29 @@ def wrap(text: str, width: int = WIDTH) -> str:
     """``text`` as lines of at most ``width`` characters, broken at spaces only.
 
     Markdown joins the lines back into one paragraph. A word that would make a line start a
-    different block (``-``, ``1.``, ``#``, ``%`` ...) stays on the line before, and a word longer
-    than ``width`` gets a line of its own.
+    different block (``-``, ``1.``, ``#``, ``%`` ...) takes the word before it to the new line,
+    and a word longer than ``width`` gets a line of its own.
 
     >>> print(wrap("alpha beta gamma delta", width=11))
     alpha beta
     gamma delta
     >>> print(wrap("alpha beta - gamma", width=10))  # "-" would start a list
-    alpha beta -
+    alpha
+    beta -
     gamma
+    >>> print(wrap("batches of 64.", width=10))  # so would "64."
+    batches
+    of 64.
     """
     lines: list[list[str]] = []
     for word in text.split():
         line = lines[-1] if lines else None
-        if line is None or (len(" ".join(line + [word])) > width
-                            and not _BLOCK_START.match(word)):
+        if line is None or len(" ".join(line + [word])) <= width:
+            (lines.append([word]) if line is None else line.append(word))
+        elif not _BLOCK_START.match(word):
             lines.append([word])
+        elif len(line) > 1:  # a block start cannot begin a line: it takes the word before along
+            lines.append([line.pop(), word])
         else:
             line.append(word)
     return "\n".join(" ".join(line) for line in lines)
