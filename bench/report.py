@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "recorded"
 PAGE = HERE.parent / "book" / "how_to_run.md"
-SECTIONS = ("machine", "cost", "training", "summary")
+SECTIONS = ("machine", "cost", "training", "epochs", "summary")
 PROSE = ("machine", "summary")  # sections of sentences, wrapped like the rest of the page
 WIDTH = 100  # the page's line length
 # Full-mode budget of a whole chapter on one T4-class GPU, in minutes (issue 6).
@@ -151,56 +151,66 @@ def _secs(value) -> str:
     return "not reached" if value is None else f"{value:.0f} s"
 
 
-def training_table(training: dict) -> str:
-    """Markdown table of the training benchmark (``bench/training.py``'s results)."""
-    def epochs(key):
-        return training[key]["settings"]["epochs"]
+def _runs(training: dict) -> list[tuple[str, str]]:
+    """``(key, label)`` of every training run of the record, in the order the tables show them."""
+    def seed(key):
+        return training[key]["settings"]["seed"]
 
-    columns = [("reference", f"reference recipe, {epochs('reference')} epochs, seed "
-                             f"{training['reference']['settings']['seed']}")]
-    columns += [(key, f"the same, seed {key.removeprefix('reference_seed')}")
-                for key in training if key.startswith("reference_seed")]
-    # bfloat16 runs follow the recipe's own budgets in bfloat16, so their epochs are named
-    columns += [(key, f"in bfloat16, {epochs(key)} epochs, seed "
-                      f"{key.removeprefix('reference_bf16_seed')}")
-                for key in training if key.startswith("reference_bf16_seed")]
+    runs = [("reference", f"reference recipe, seed {seed('reference')}")]
+    runs += [(key, f"the same, seed {seed(key)}") for key in training
+             if key.startswith("reference_seed")]
+    # bfloat16 runs follow the recipe's own budgets in bfloat16 (the epochs column shows them)
+    runs += [(key, f"in bfloat16, seed {seed(key)}") for key in training
+             if key.startswith("reference_bf16_seed")]
     if "reference_10min" in training:
-        columns.append(("reference_10min", f"reference recipe, {epochs('reference_10min')} "
-                        "epochs"))
+        runs.append(("reference_10min", f"10-minute settings, seed {seed('reference_10min')}"))
     if "reference_bf16_10min" in training:
-        long16 = training["reference_bf16_10min"]
-        columns.append(("reference_bf16_10min", "the 10-minute settings in bfloat16, "
-                        f"{epochs('reference_bf16_10min')} epochs, seed "
-                        f"{long16['settings']['seed']}"))
-        columns += [(key, f"the same, seed {key.removeprefix('reference_bf16_10min_seed')}")
-                    for key in training if key.startswith("reference_bf16_10min_seed")]
+        runs.append(("reference_bf16_10min", "10-minute settings in bfloat16, seed "
+                     f"{seed('reference_bf16_10min')}"))
+        runs += [(key, f"the same, seed {seed(key)}") for key in training
+                 if key.startswith("reference_bf16_10min_seed")]
     if "textbook" in training:
-        columns.append(("textbook", "textbook CNN"))
-    rows = [
-        ("parameters", lambda s: f"{s['params']:,}"),
-        ("multiply–adds per image", lambda s: f"{s['mult_adds_per_image'] / 1e6:.1f} M"),
-        ("epochs trained", lambda s: str(len(s["test_accuracy"]))),
-        ("test accuracy after each epoch",
-         lambda s: ", ".join(f"{100 * a:.1f}" for a in s["test_accuracy"])),
+        runs.append(("textbook", "textbook CNN"))
+    return runs
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def training_table(training: dict) -> str:
+    """Markdown table of the training benchmark (``bench/training.py``'s results): one row per
+    run, so the table stays as wide as the page however many runs the bench makes."""
+    runs = _runs(training)
+    columns = [
+        ("epochs", lambda s: str(len(s["test_accuracy"]))),
         ("best test accuracy", lambda s: _pct(s["best_accuracy"])),
     ]
     for target in ("91%", "92%", "93%", "94%"):
-        rows.append((f"time to {target}", lambda s, t=target: _secs(s["time_to_s"][t])))
-    rows += [
-        ("best within 5 minutes", lambda s: _pct(s["best_accuracy_5min"])),
-        ("best within 10 minutes", lambda s: _pct(s["best_accuracy_10min"])),
-        ("training images/s", lambda s: f"{s['images_per_s']:,.0f}"),
+        columns.append((f"time to {target}", lambda s, t=target: _secs(s["time_to_s"][t])))
+    columns += [
+        ("best within 5 min", lambda s: _pct(s["best_accuracy_5min"])),
+        ("best within 10 min", lambda s: _pct(s["best_accuracy_10min"])),
+        ("images/s", lambda s: f"{s['images_per_s']:,.0f}"),
         ("share of the best float32 product" if "yardstick" in training
          else "share of the matmul throughput", lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
     ]
-    if all(training[key].get("peak_fraction") is not None for key, _ in columns):
-        rows.append(("share of the CPU's float32 peak",
-                     lambda s: f"{100 * s['peak_fraction']:.0f}%"))
-    lines = ["| | " + " | ".join(label for _, label in columns) + " |",
-             "| --- |" + " --- |" * len(columns)]
-    for name, cell in rows:
-        lines.append(f"| {name} | " + " | ".join(cell(training[key]) for key, _ in columns) + " |")
-    return "\n".join(lines)
+    if all(training[key].get("peak_fraction") is not None for key, _ in runs):
+        columns.append(("share of the CPU's float32 peak",
+                        lambda s: f"{100 * s['peak_fraction']:.0f}%"))
+    return _table(["run"] + [name for name, _ in columns],
+                  [[label] + [cell(training[key]) for _, cell in columns] for key, label in runs])
+
+
+def epochs_table(training: dict) -> str:
+    """Markdown table of each run's network size and test accuracy after every epoch."""
+    return _table(["run", "parameters", "multiply–adds per image",
+                   "test accuracy after each epoch (%)"],
+                  [[label, f"{training[key]['params']:,}",
+                    f"{training[key]['mult_adds_per_image'] / 1e6:.1f} M",
+                    ", ".join(f"{100 * a:.1f}" for a in training[key]["test_accuracy"])]
+                   for key, label in _runs(training)])
 
 
 def training_summary(training: dict) -> str:
@@ -270,7 +280,7 @@ def yardstick_sentences(training: dict) -> str:
     pc = training.get("precision_compare")
     if pc:
         verdict = ("faster beyond the spread of repeated runs, so the recipe was also trained in "
-                   "bfloat16 (columns above)" if pc["speedup"] > 1 + pc["spread"] else
+                   "bfloat16 (rows above)" if pc["speedup"] > 1 + pc["spread"] else
                    "not faster here, so `dlbook.runtime` keeps float32 on this CPU")
         text += (f"Training the reference network in mixed bfloat16: {pc['mixed_bfloat16']:,.0f} "
                  f"images/s against {pc['float32']:,.0f} in float32 (×{pc['speedup']:.2f}; "
@@ -347,6 +357,7 @@ def sections(fast: dict, full: dict | None) -> dict[str, str]:
                          "`make bench` (not --no-training) before recording it.")
     texts = {"machine": machine_text(fast, full), "cost": cost_table(fast, full),
              "training": training_table(fast["training"]),
+             "epochs": epochs_table(fast["training"]),
              "summary": training_summary(fast["training"]) + scenes_summary(fast.get("scenes"))}
     return {name: wrap(text) if name in PROSE else text for name, text in texts.items()}
 
