@@ -12,8 +12,8 @@ Everything runs in one process on one machine, one after the other, so the numbe
   measurement behind :func:`dlbook.runtime.choose_mixed_precision` on CPUs; where bfloat16 is
   faster beyond the rounds' spread, the reference recipe also trains in bfloat16 with the same
   seeds (``reference_bf16_seedN``), and with the 10-minute settings (``reference_bf16_10min``
-  with the book's seed, ``reference_bf16_10min_seedN`` with the others), to compare accuracy; in bfloat16 the recipe's budgets hold more epochs
-  (:data:`dlbook.recipes.BUDGETS_BF16`);
+  with the book's seed, ``reference_bf16_10min_seedN`` with the others), to compare accuracy;
+  in bfloat16 the recipe's budgets hold more epochs (:data:`dlbook.recipes.BUDGETS_BF16`);
 - ``reference``: the reference recipe (:mod:`dlbook.recipes`) in full mode: test accuracy per
   epoch, time to 91 / 92 / 93 / 94 %, best accuracy within 5 and 10 minutes;
   ``reference_seed1``, ``reference_seed2``: the same with other seeds, because a target a few
