@@ -151,24 +151,29 @@ def _secs(value) -> str:
     return "not reached" if value is None else f"{value:.0f} s"
 
 
+def _keys(training: dict, prefix: str) -> list[str]:
+    """The record's training runs whose key starts with ``prefix``, in the record's order: a
+    recipe's extra seeds (``reference_seed1``, ...) or one precision's runs."""
+    return [key for key in training if key.startswith(prefix)]
+
+
 def _runs(training: dict) -> list[tuple[str, str]]:
     """``(key, label)`` of every training run of the record, in the order the tables show them."""
     def seed(key):
         return training[key]["settings"]["seed"]
 
     runs = [("reference", f"reference recipe, seed {seed('reference')}")]
-    runs += [(key, f"the same, seed {seed(key)}") for key in training
-             if key.startswith("reference_seed")]
+    runs += [(key, f"the same, seed {seed(key)}") for key in _keys(training, "reference_seed")]
     # bfloat16 runs follow the recipe's own budgets in bfloat16 (the epochs column shows them)
-    runs += [(key, f"in bfloat16, seed {seed(key)}") for key in training
-             if key.startswith("reference_bf16_seed")]
+    runs += [(key, f"in bfloat16, seed {seed(key)}")
+             for key in _keys(training, "reference_bf16_seed")]
     if "reference_10min" in training:
         runs.append(("reference_10min", f"10-minute settings, seed {seed('reference_10min')}"))
     if "reference_bf16_10min" in training:
         runs.append(("reference_bf16_10min", "10-minute settings in bfloat16, seed "
                      f"{seed('reference_bf16_10min')}"))
-        runs += [(key, f"the same, seed {seed(key)}") for key in training
-                 if key.startswith("reference_bf16_10min_seed")]
+        runs += [(key, f"the same, seed {seed(key)}")
+                 for key in _keys(training, "reference_bf16_10min_seed")]
     if "textbook" in training:
         runs.append(("textbook", "textbook CNN"))
     return runs
@@ -185,19 +190,19 @@ def training_table(training: dict) -> str:
     runs = _runs(training)
     columns = [
         ("epochs", lambda s: str(len(s["test_accuracy"]))),
-        ("best test accuracy", lambda s: _pct(s["best_accuracy"])),
+        ("best", lambda s: _pct(s["best_accuracy"])),
     ]
     for target in ("91%", "92%", "93%", "94%"):
-        columns.append((f"time to {target}", lambda s, t=target: _secs(s["time_to_s"][t])))
+        columns.append((f"{target} at", lambda s, t=target: _secs(s["time_to_s"][t])))
     columns += [
-        ("best within 5 min", lambda s: _pct(s["best_accuracy_5min"])),
-        ("best within 10 min", lambda s: _pct(s["best_accuracy_10min"])),
+        ("best in 5 min", lambda s: _pct(s["best_accuracy_5min"])),
+        ("best in 10 min", lambda s: _pct(s["best_accuracy_10min"])),
         ("images/s", lambda s: f"{s['images_per_s']:,.0f}"),
-        ("share of the best float32 product" if "yardstick" in training
-         else "share of the matmul throughput", lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
+        ("of best float32 product" if "yardstick" in training else "of matmul rate",
+         lambda s: f"{100 * s['matmul_fraction']:.0f}%"),
     ]
     if all(training[key].get("peak_fraction") is not None for key, _ in runs):
-        columns.append(("share of the CPU's float32 peak",
+        columns.append(("of float32 peak",
                         lambda s: f"{100 * s['peak_fraction']:.0f}%"))
     return _table(["run"] + [name for name, _ in columns],
                   [[label] + [cell(training[key]) for _, cell in columns] for key, label in runs])
@@ -221,8 +226,8 @@ def training_summary(training: dict) -> str:
                   else f"{ratio:.2f}")
     xla = training["xla"]
     ref = training["reference"]
-    others = [(key.removeprefix("reference_seed"), training[key]) for key in training
-              if key.startswith("reference_seed")]
+    others = [(key.removeprefix("reference_seed"), training[key])
+              for key in _keys(training, "reference_seed")]
     spread = "".join(f" and {_pct(o['best_accuracy_5min'])} with seed {seed}"
                      for seed, o in others)
     long = training.get("reference_10min")
@@ -230,11 +235,11 @@ def training_summary(training: dict) -> str:
             f"{_pct(ref['best_accuracy_5min'])} with the book's seed {ref['settings']['seed']}"
             f"{spread}" + (f"; within 10 minutes, with the 10-minute settings: "
                            f"{_pct(long['best_accuracy_10min'])}" if long else "") + ". ")
-    bf16 = [(key.removeprefix("reference_bf16_seed"), training[key]) for key in training
-            if key.startswith("reference_bf16_seed")]
+    bf16 = [(key.removeprefix("reference_bf16_seed"), training[key])
+            for key in _keys(training, "reference_bf16_seed")]
     if bf16:
-        long16 = [(str(o["settings"]["seed"]), o) for key, o in training.items()
-                  if key.startswith("reference_bf16_10min")]
+        long16 = [(str(training[key]["settings"]["seed"]), training[key])
+                  for key in _keys(training, "reference_bf16_10min")]
         best += ("In bfloat16, within 5 minutes: " + ", ".join(
             f"{_pct(o['best_accuracy_5min'])} with seed {seed}" for seed, o in bf16))
         if long16:
