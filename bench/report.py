@@ -187,12 +187,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def training_table(training: dict) -> str:
     """Markdown table of the training benchmark (``bench/training.py``'s results), accuracy and
     time: one row per run, so the table stays as wide as the page however many runs it makes."""
+    # several numbers per cell, so that the table fits the page's width without scrolling
     columns = [
         ("epochs", lambda s: str(len(s["test_accuracy"]))),
         ("best", lambda s: _pct(s["best_accuracy"])),
-    ]
-    # several numbers per cell, so that the table fits the page's width without scrolling
-    columns += [
         ("seconds to 91 / 92 / 93 / 94%", lambda s: " / ".join(
             _secs(s["time_to_s"][t]) for t in ("91%", "92%", "93%", "94%"))),
         ("best in 5 / 10 min",
