@@ -1,9 +1,9 @@
-"""The cost tables of ``book/how_to_run.md``, written from recorded `make bench` results.
+"""The tables of ``book/benchmarks.md``, written from recorded `make bench` results.
 
 ``make bench`` writes ``bench/results.json`` (fast mode and the training benchmark) and
 ``bench/results_full.json`` (full mode). Copies of a run on the machine the book is tested on are
 kept in ``bench/recorded/``. This script turns those records into the machine description, the
-two tables and the summary of the how-to-run page, between marker comments of the form
+two tables and the summary of the benchmarks page, between marker comments of the form
 ``% bench: NAME`` and ``% end bench: NAME``, so that every number there comes from a measurement;
 ``tests/test_cost_tables.py`` checks that the page holds exactly what the records give.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "recorded"
-PAGE = HERE.parent / "book" / "how_to_run.md"
+PAGE = HERE.parent / "book" / "benchmarks.md"
 SECTIONS = ("machine", "cost", "training", "epochs", "summary")
 PROSE = ("machine", "summary")  # sections of sentences, wrapped like the rest of the page
 WIDTH = 100  # the page's line length

@@ -19,7 +19,7 @@ a full-mode run of some chapters replaces only their rows there. So does a fast-
 the file's training benchmark); each row records when it was measured. With the training
 benchmark, a run also measures, in a child process, how many scenes per second ``dlbook.data``
 makes for chapters 8 and 9 (``"scenes"`` in the results; :func:`measure_scenes`).
-``bench/report.py`` turns the results into the tables of the how-to-run page.
+``bench/report.py`` turns the results into the tables of the benchmarks page.
 """
 
 from __future__ import annotations

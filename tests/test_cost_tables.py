@@ -1,4 +1,4 @@
-"""The cost tables of the how-to-run page are the recorded `make bench` measurements."""
+"""The tables of the benchmarks page are the recorded `make bench` measurements."""
 
 import doctest
 import importlib.util
@@ -13,7 +13,7 @@ spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "
 report = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(report)
 
-PAGE = ROOT / "book" / "how_to_run.md"
+PAGE = ROOT / "book" / "benchmarks.md"
 PAGE_WIDTH = 100  # the line length of the book's prose
 
 
@@ -35,7 +35,7 @@ def test_page_holds_the_tables_of_the_recorded_run():
     texts = report.sections(*report.load())
     page = PAGE.read_text()
     assert report.fill(page, texts) == page, (
-        "book/how_to_run.md does not hold the recorded measurements: run "
+        "book/benchmarks.md does not hold the recorded measurements: run "
         "`python bench/report.py --write`")
     for text in texts.values():  # and each section is on the page, not just its markers
         assert text in page
@@ -43,7 +43,7 @@ def test_page_holds_the_tables_of_the_recorded_run():
     # no longer than the page's (a line of hundreds of characters is what a viewer cuts)
     for name in report.SECTIONS:
         lines = _section_on_page(page, name)
-        assert lines, f"the section {name!r} of book/how_to_run.md is empty"
+        assert lines, f"the section {name!r} of book/benchmarks.md is empty"
         if lines[0].startswith("|"):
             assert all(line.startswith("|") and line.endswith("|") for line in lines), name
             cells = {line.count("|") for line in lines}
@@ -58,7 +58,7 @@ def test_page_holds_the_tables_of_the_recorded_run():
 def _section_on_page(page: str, name: str) -> list[str]:
     """The non-blank lines between the markers of section ``name``, as the page has them."""
     match = re.search(rf"^% bench: {name}\n(.*?)^% end bench: {name}$", page, re.S | re.M)
-    assert match, f"book/how_to_run.md has no section {name!r}"
+    assert match, f"book/benchmarks.md has no section {name!r}"
     return [line for line in match.group(1).splitlines() if line.strip()]
 
 
