@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dlbook import checks
+
 DATA_DIR_ENV = "DLBOOK_DATA_DIR"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = (
@@ -106,6 +108,7 @@ def ensure_fashion_mnist(verbose: bool = False) -> Path | None:
     local copy exists (Keras will then try to download). Files already in the cache are kept
     (never overwritten); broken links are replaced.
     """
+    verbose = checks.flag(verbose, "verbose")
     cache = keras_cache_dir()
     env = os.environ.get(DATA_DIR_ENV)
     if env:
@@ -152,6 +155,10 @@ def load_fashion_mnist(subset: bool | None = None, normalize: bool = False, seed
     >>> x.shape, xt.shape                                      # doctest: +SKIP
     ((6000, 28, 28), (2000, 28, 28))
     """
+    if subset is not None:
+        subset = checks.flag(subset, "subset")
+    normalize = checks.flag(normalize, "normalize")
+    seed = checks.seed(seed)
     ensure_fashion_mnist()
     import keras
 
@@ -181,10 +188,18 @@ def stratified_subset(x, y, n: int, seed: int = 42):
     >>> np.bincount(ys).tolist()
     [20, 20, 20, 20, 20, 20, 20, 20, 20, 20]
     """
+    if isinstance(x, (str, bytes)) or x is None or np.ndim(x) == 0:
+        raise checks.ArgumentTypeError(f"x={checks.shown(x)}: expected an array of examples, "
+                                       "one per row.")
     x = np.asarray(x)
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise checks.ArgumentTypeError(f"y={checks.shown(y)}: expected a 1-D array of class "
+                                       "labels, one per example.")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}: pass matching arrays.")
+    n = checks.integer(n, "n", fix=f"Pass how many examples to keep, 1 to {len(y)}.")
+    seed = checks.seed(seed)
     if not 0 < n <= len(y):
         raise ValueError(f"n={n} must be between 1 and the number of examples ({len(y)}).")
     rng = np.random.default_rng(seed)
@@ -223,8 +238,10 @@ def load_photo(name: str) -> np.ndarray:
     >>> load_photo("temple").shape
     (427, 640, 3)
     """
-    if name not in _PHOTOS:
-        raise ValueError(f"unknown photo {name!r}: choose one of {', '.join(PHOTO_NAMES)}.")
+    if not isinstance(name, str) or name not in _PHOTOS:
+        raise (ValueError if isinstance(name, str) else checks.ArgumentTypeError)(
+            f"name={name!r} is an unknown photo {name!r}: choose one of "
+            f"{', '.join(PHOTO_NAMES)}.")
     package, key = _PHOTOS[name]
     if package == "scikit-learn":
         from sklearn.datasets import load_sample_image
@@ -248,6 +265,19 @@ def load_photos(names=("temple", "flower")) -> np.ndarray:
     >>> load_photos().shape
     (2, 427, 640, 3)
     """
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise checks.ArgumentTypeError(f"names={names!r}: expected a list of photo names, e.g. "
+                                       f"names=({names!r},)" if isinstance(names, str) else
+                                       f"names={names!r}: expected a list of photo names from "
+                                       f"{', '.join(PHOTO_NAMES)}.")
+    names = list(names)
+    if not names:
+        raise ValueError(f"names is empty: name at least one of {', '.join(PHOTO_NAMES)}.")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or name not in _PHOTOS:
+            raise (ValueError if isinstance(name, str) else checks.ArgumentTypeError)(
+                f"names[{i}]={name!r} is not a bundled photo: choose from "
+                f"{', '.join(PHOTO_NAMES)}.")
     images = [load_photo(n) for n in names]
     h = min(i.shape[0] for i in images)
     w = min(i.shape[1] for i in images)
