@@ -345,8 +345,8 @@ def size_pair(value, name: str, *, what: str = "(height, width)") -> tuple[float
     try:
         parts = list(value)
     except TypeError:
-        parts = None
-    if parts is None or len(parts) != 2:
+        _fail(name, value, f"one positive number or a pair {what}", fix, ArgumentTypeError)
+    if len(parts) != 2:
         _fail(name, value, f"one positive number or a pair {what}", fix)
     h = real(parts[0], name, low=0.0, low_open=True, fix=fix)
     w = real(parts[1], name, low=0.0, low_open=True, fix=fix)

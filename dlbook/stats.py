@@ -41,8 +41,8 @@ def _runs(values, name: str) -> list[float]:
     if isinstance(values, (str, bytes)):
         raise checks.ArgumentTypeError(f"{name}={values!r}: expected an accuracy in [0, 1] or a "
                                        "list of per-seed accuracies, not a string.")
-    if isinstance(values, (list, tuple, np.ndarray)) and np.ndim(values) > 0:
-        if np.ndim(values) != 1:
+    if isinstance(values, (list, tuple)) or (isinstance(values, np.ndarray) and values.ndim):
+        if isinstance(values, np.ndarray) and values.ndim != 1:
             raise ValueError(f"{name} has shape {np.shape(values)}: expected one accuracy or a "
                              "flat list of per-seed accuracies.")
         if len(values) == 0:
@@ -71,12 +71,13 @@ def seed_se(values: Sequence[float]) -> float:
     >>> round(seed_se([0.80, 0.82, 0.81]), 4)
     0.0058
     """
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or np.ndim(values) != 1:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or (
+            isinstance(values, np.ndarray) and values.ndim != 1):
         raise checks.ArgumentTypeError(f"values={checks.shown(values)}: expected a list of "
                                        "per-seed results, e.g. [0.80, 0.82, 0.81].")
     values = [_fraction(v, f"values[{i}]") for i, v in enumerate(values)]
     if not values:
-        raise ValueError("seed_se needs at least one value (one per seed).")
+        raise ValueError("values is empty: seed_se needs at least one value (one per seed).")
     k = len(values)
     if k == 1:
         return 0.0
