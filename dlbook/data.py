@@ -10,7 +10,10 @@ links the four ``.gz`` files into Keras' cache (``$KERAS_HOME`` or ``~/.keras``,
 2. ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``).
 
 If neither has them, Keras downloads them as usual; without a network that fails with
-:class:`DataUnavailableError`, which says what to install.
+:class:`DataUnavailableError`, which says what to install. ``python -m dlbook.data`` checks all
+this ahead of time: it links a local copy, or says that Keras will download the files, or, on a
+machine that cannot reach Keras' download server, fails (exit status 1) with the offline
+remedies.
 
 Scenes of several Fashion-MNIST items with exact boxes and masks (:func:`make_scenes`,
 :func:`scene_dataset`) are made in :mod:`dlbook.scenes` and re-exported here.
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,10 @@ FASHION_CLASSES = (
     "Bag",
     "Ankle boot",
 )
+
+# Where keras.datasets.fashion_mnist downloads from (its origin is
+# https://storage.googleapis.com/tensorflow/tf-keras-datasets/...).
+KERAS_DATA_HOST = "storage.googleapis.com"
 
 # Subset sizes used in fast mode: enough for every cell to run and every assert to hold.
 FAST_TRAIN = 6000
@@ -296,8 +305,39 @@ def load_photos(names=("temple", "flower")) -> np.ndarray:
 from dlbook.scenes import Scenes, make_scenes, scene_dataset  # noqa: E402,F401
 
 
+def can_reach(host: str = KERAS_DATA_HOST, port: int = 443, timeout: float = 3.0) -> bool:
+    """Can this machine open a connection to ``host`` within ``timeout`` seconds?
+
+    One TCP connection (no data sent), made in a background thread so that a slow name lookup
+    cannot hold the caller longer than ``timeout``. Used by :func:`main` to tell "Keras will
+    download the data" from "this machine is offline".
+    """
+    if not isinstance(host, str) or not host:
+        raise checks.ArgumentTypeError(f"host={host!r}: expected a host name such as "
+                                       f"{KERAS_DATA_HOST!r}.")
+    port = checks.integer(port, "port", minimum=1, maximum=65535)
+    timeout = checks.real(timeout, "timeout", low=0.0, low_open=True)
+    reached = []
+
+    def attempt():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError:
+            return
+        reached.append(True)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(reached)
+
+
 def main(argv=None) -> int:
-    """``python -m dlbook.data``: make Fashion-MNIST available offline and report where from."""
+    """``python -m dlbook.data``: make Fashion-MNIST available offline and report where from.
+
+    Exit status 0 when the files are in Keras' cache or Keras can download them; 1 when they
+    are missing and the machine cannot reach Keras' download server, with the offline remedies.
+    """
     try:
         source = ensure_fashion_mnist()
     except DataUnavailableError as exc:
@@ -308,6 +348,13 @@ def main(argv=None) -> int:
         origin = f"linked from {source}" if source else "already there"
         print(f"dlbook.data: Fashion-MNIST ready in {cache} ({origin})")
         return 0
+    if not can_reach():
+        print(f"dlbook.data: Fashion-MNIST is not on this machine and this machine is offline "
+              f"({KERAS_DATA_HOST}, where Keras downloads it from, did not answer within 3 s). "
+              f"Offline remedies: sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), "
+              f"or put the four files {', '.join(FASHION_FILES)} in a folder and set "
+              f"{DATA_DIR_ENV}=/path/to/that/folder; then run python -m dlbook.data again.")
+        return 1
     print(
         "dlbook.data: Fashion-MNIST is not on this machine; Keras will download it on first use "
         "(needs internet). Offline: apt-get install dataset-fashion-mnist, or set "

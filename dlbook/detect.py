@@ -593,3 +593,39 @@ def _nanmean(values) -> float:
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if v.size else float("nan")
+
+
+# --------------------------------------------------------------------------- MTCNN
+MTCNN_PACKAGE = "mtcnn==1.0.0"
+
+
+def mtcnn_detector(device: str = "CPU:0"):
+    """The trained MTCNN face detector of the ``mtcnn`` wheel (chapter 9), or one clear error.
+
+    The wheel ships the weights of its three networks in ``mtcnn/assets/weights``; an install
+    without them (a trimmed or broken copy) fails inside the package with ``No module named
+    'mtcnn.assets.weights'`` or a missing ``.lz4`` file. Both become one line that names the
+    reinstall; a missing package names the ``pip install``.
+
+    >>> detector = mtcnn_detector()           # doctest: +SKIP
+    >>> [type(s).__name__ for s in detector.stages]   # doctest: +SKIP
+    ['StagePNet', 'StageRNet', 'StageONet']
+    """
+    if not isinstance(device, str):
+        raise checks.ArgumentTypeError(f"device={device!r}: expected a TensorFlow device name "
+                                       "such as 'CPU:0' or 'GPU:0'.")
+    try:
+        from mtcnn import MTCNN
+    except ImportError as error:
+        raise ModuleNotFoundError(f"the package mtcnn is not installed ({error}); it ships the "
+                                  f"trained MTCNN weights. Install it with: pip install "
+                                  f"{MTCNN_PACKAGE}") from None
+    try:
+        return MTCNN(device=device)
+    except (ModuleNotFoundError, FileNotFoundError) as error:
+        if "mtcnn.assets" not in str(error) and "Weights file" not in str(error):
+            raise
+        raise FileNotFoundError(f"mtcnn is installed without its trained weights ({error}). "
+                                "Reinstall the wheel, which ships them in "
+                                "mtcnn/assets/weights: pip install --force-reinstall "
+                                f"--no-cache-dir {MTCNN_PACKAGE}") from None
