@@ -27,6 +27,8 @@ import os
 import shutil
 import socket
 import threading
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +334,21 @@ def can_reach(host: str = KERAS_DATA_HOST, port: int = 443, timeout: float = 3.0
     return bool(reached)
 
 
+def download_route() -> tuple[str, int]:
+    """``(host, port)`` a download from Keras' server goes to first: the HTTPS proxy when one is
+    set (``https_proxy``...), as ``urllib`` (Keras' downloader) uses it, else the server itself.
+
+    >>> download_route()   # without a proxy                       # doctest: +SKIP
+    ('storage.googleapis.com', 443)
+    """
+    proxy = urllib.request.getproxies().get("https")
+    if proxy:
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if parts.hostname:
+            return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    return KERAS_DATA_HOST, 443
+
+
 def main(argv=None) -> int:
     """``python -m dlbook.data``: make Fashion-MNIST available offline and report where from.
 
@@ -348,9 +365,12 @@ def main(argv=None) -> int:
         origin = f"linked from {source}" if source else "already there"
         print(f"dlbook.data: Fashion-MNIST ready in {cache} ({origin})")
         return 0
-    if not can_reach():
+    host, port = download_route()
+    if not can_reach(host, port):
+        via = "" if host == KERAS_DATA_HOST else f" through the proxy {host}:{port}"
         print(f"dlbook.data: Fashion-MNIST is not on this machine and this machine is offline "
-              f"({KERAS_DATA_HOST}, where Keras downloads it from, did not answer within 3 s). "
+              f"({KERAS_DATA_HOST}, where Keras downloads it from, could not be reached{via} "
+              "within 3 s). "
               f"Offline remedies: sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), "
               f"or put the four files {', '.join(FASHION_FILES)} in a folder and set "
               f"{DATA_DIR_ENV}=/path/to/that/folder; then run python -m dlbook.data again.")

@@ -101,6 +101,16 @@ def test_main_online_without_the_data_leaves_the_download_to_keras(no_fashion_mn
     assert "Keras will download it" in capsys.readouterr().out
 
 
+def test_main_checks_the_proxy_when_one_is_set(no_fashion_mnist, monkeypatch, capsys):
+    """Keras downloads through urllib, which uses an HTTPS proxy: then the proxy is what to reach."""
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    tried = []
+    monkeypatch.setattr(data, "can_reach", lambda host, port: tried.append((host, port)))
+    assert data.main([]) == 1
+    assert tried == [("proxy.example", 3128)]
+    assert "through the proxy proxy.example:3128" in capsys.readouterr().out
+
+
 class _Socket:
     def close(self):
         pass
