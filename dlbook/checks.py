@@ -101,7 +101,7 @@ def real(value, name: str, *, low: float | None = None, high: float | None = Non
     else:
         where = f" {lo or hi}" if (lo or hi) else ""
     if not is_number(value):
-        _fail(name, value, f"a number{where}", fix or _string_fix(value, name),
+        _fail(name, value, f"a number{where}", _string_fix(value, name) or fix,
               ArgumentTypeError)
     x = float(value)
     if math.isnan(x):
@@ -164,7 +164,7 @@ def integer(value, name: str, *, minimum: int | None = None, maximum: int | None
         try:
             n = operator.index(value)  # other integer types (0-d integer arrays, ...)
         except TypeError:
-            _fail(name, value, expected, fix or _string_fix(value, name), ArgumentTypeError)
+            _fail(name, value, expected, _string_fix(value, name) or fix, ArgumentTypeError)
     if (minimum is not None and n < minimum) or (maximum is not None and n > maximum):
         _fail(name, value, expected, fix)
     return n
@@ -246,7 +246,7 @@ def array(value, name: str, *, ndim=None, min_ndim: int | None = None, last: int
             what = {"U": "strings", "S": "bytes", "b": "booleans", "c": "complex numbers",
                     "M": "dates", "m": "time spans"}.get(raw.dtype.kind, str(raw.dtype))
             _fail(name, value, f"an array of numbers{hint}, not of {what}",
-                  "Convert it first, e.g. np.asarray(x, dtype=float)." if what == "strings"
+                  f"Convert it first, e.g. np.asarray({name}, dtype=float)." if what == "strings"
                   else None, ArgumentTypeError)
     a = raw.astype(np.float64, copy=False)
     allowed = (ndim,) if isinstance(ndim, int) else ndim

@@ -251,8 +251,7 @@ def load_photo(name: str) -> np.ndarray:
     """
     if not isinstance(name, str) or name not in _PHOTOS:
         raise (ValueError if isinstance(name, str) else checks.ArgumentTypeError)(
-            f"name={name!r} is an unknown photo {name!r}: choose one of "
-            f"{', '.join(PHOTO_NAMES)}.")
+            f"unknown photo {name!r}: pass name= one of {', '.join(PHOTO_NAMES)}.")
     package, key = _PHOTOS[name]
     if package == "scikit-learn":
         from sklearn.datasets import load_sample_image
