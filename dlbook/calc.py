@@ -508,8 +508,8 @@ def model_report(model, dtype=None) -> list[LayerReport]:
     """
     import keras
     if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}. "
-                         "Wrap your layers in keras.Sequential or keras.Model.")
+        raise checks.ArgumentTypeError(f"model must be a keras.Model, got {type(model).__name__}. "
+                                       "Wrap your layers in keras.Sequential or keras.Model.")
     if not model.built:
         raise ValueError("model is not built, so its shapes are unknown. Start it with "
                          "keras.Input((height, width, channels)) or call model.build(shape).")

@@ -129,6 +129,8 @@ def iou(boxes1, boxes2, format: str = "xyxy") -> np.ndarray:
     [[0.1429, 1.0, 0.0]]
     >>> iou([[1, 1, 2, 2]], [[1, 1, 1, 1]], format="center_xywh").tolist()  # a 1×1 in a 2×2
     [[0.25]]
+    >>> iou(np.tile([0, 0, 2, 2], (2, 3, 1)), [[0, 0, 1, 1], [0, 0, 2, 2]]).shape  # 2 images
+    (2, 3, 2)
     """
     a = to_xyxy(boxes1, format, "boxes1")
     b = to_xyxy(boxes2, format, "boxes2")

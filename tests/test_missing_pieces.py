@@ -102,7 +102,7 @@ def test_main_online_without_the_data_leaves_the_download_to_keras(no_fashion_mn
 
 
 def test_main_checks_the_proxy_when_one_is_set(no_fashion_mnist, monkeypatch, capsys):
-    """Keras downloads through urllib, which uses an HTTPS proxy: then the proxy is what to reach."""
+    """Keras downloads through urllib, which uses an HTTPS proxy: then the proxy is to reach."""
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
     tried = []
     monkeypatch.setattr(data, "can_reach", lambda host, port: tried.append((host, port)))

@@ -261,7 +261,8 @@ SPECS = [
     (data.ensure_fashion_mnist, dict(), dict(verbose=BAD_FLAG)),
     (scenes.make_scenes, SCENES,
      dict(n=bad_int(1), split=bad_choice(scenes.SPLITS), canvas=bad_int(1),
-          items=bad_int(1, listed=False), item_size=bad_int(4, listed=False), max_overlap=BAD_FRACTION,
+          items=bad_int(1, listed=False), item_size=bad_int(4, listed=False),
+          max_overlap=BAD_FRACTION,
           ink=bad_real(0.0, 255.0), seed=SEED, verbose=BAD_FLAG,
           labels=bad_class_ids(1, optional=True))),
     (scenes.scene_dataset, dict(batch_size=2, split="test", **{
@@ -280,6 +281,11 @@ BAD_LAYER_NAME = st.one_of(_typed(st.one_of(st.integers(), st.none())),
                            _valued(st.sampled_from(["zz", "dd", "c1"])))
 SPECS += [
     (viz.layer_paths, dict(model=NET), dict(model=NOT_A_MODEL)),
+    (calc.model_report, dict(model=NET),
+     dict(model=NOT_A_MODEL, dtype=_valued(st.sampled_from(["float13", "floaty", "mixed_int3"])))),
+    (calc.receptive_field_sequence, dict(layers=[(3, 1), (2, 2)]),
+     dict(layers=st.one_of(bad_int(1).map(lambda vc: ([(3, 1), (2, vc[0])], vc[1])),
+                           _valued(st.sampled_from([3, "33", [3], [(3, 1, 1, 1)]]))))),
     (viz.logits_model, dict(model=NET), dict(model=NOT_A_MODEL)),
     (viz.activation_model, dict(model=NET, layer_names=["c"]),
      dict(model=NOT_A_MODEL, layer_names=st.one_of(BAD_LAYER_NAME, _valued(st.just([]))),
