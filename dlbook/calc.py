@@ -24,6 +24,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from dlbook import checks
+
 __all__ = [
     "conv_output_size", "same_padding", "pool_output_size", "transposed_conv_output_size",
     "conv_params", "depthwise_params", "separable_params", "dense_params",
@@ -56,13 +58,11 @@ _FIXES = {
 
 
 def _int(value, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as a Python int >= ``minimum`` or raise a ValueError naming ``name``."""
+    """Return ``value`` as a Python int >= ``minimum`` or raise a ValueError naming ``name``
+    (the rules of :func:`dlbook.checks.integer`: a whole-valued float such as 28.0 is accepted).
+    """
     fix = _FIXES.get(name.split()[-1], f"Pass a whole number >= {minimum}.")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}. {fix}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}. {fix}")
-    return int(value)
+    return checks.integer(value, name, minimum=minimum, fix=fix)
 
 
 def _dims(value, name: str, ndim: int = 2) -> tuple[int, ...]:
@@ -238,7 +238,7 @@ def conv_params(filter_size, in_channels: int, out_channels: int, use_bias: bool
     c_in = _int(in_channels, "in_channels")
     c_out = _int(out_channels, "out_channels")
     g = _groups(groups, c_in, c_out)
-    return taps * (c_in // g) * c_out + (c_out if use_bias else 0)
+    return taps * (c_in // g) * c_out + (c_out if checks.flag(use_bias, "use_bias") else 0)
 
 
 def depthwise_params(filter_size, in_channels: int, depth_multiplier: int = 1,
@@ -251,7 +251,7 @@ def depthwise_params(filter_size, in_channels: int, depth_multiplier: int = 1,
     taps = math.prod(_dims(filter_size, "filter_size"))
     c_in = _int(in_channels, "in_channels")
     m = _int(depth_multiplier, "depth_multiplier")
-    return taps * c_in * m + (c_in * m if use_bias else 0)
+    return taps * c_in * m + (c_in * m if checks.flag(use_bias, "use_bias") else 0)
 
 
 def separable_params(filter_size, in_channels: int, out_channels: int,
@@ -265,8 +265,9 @@ def separable_params(filter_size, in_channels: int, out_channels: int,
     """
     depthwise = depthwise_params(filter_size, in_channels, depth_multiplier, use_bias=False)
     c_out = _int(out_channels, "out_channels")
-    pointwise = in_channels * depth_multiplier * c_out
-    return depthwise + pointwise + (c_out if use_bias else 0)
+    c_in, m = _int(in_channels, "in_channels"), _int(depth_multiplier, "depth_multiplier")
+    pointwise = c_in * m * c_out
+    return depthwise + pointwise + (c_out if checks.flag(use_bias, "use_bias") else 0)
 
 
 def dense_params(in_features: int, out_features: int, use_bias: bool = True) -> int:
@@ -277,7 +278,7 @@ def dense_params(in_features: int, out_features: int, use_bias: bool = True) -> 
     """
     n_in = _int(in_features, "in_features")
     n_out = _int(out_features, "out_features")
-    return n_in * n_out + (n_out if use_bias else 0)
+    return n_in * n_out + (n_out if checks.flag(use_bias, "use_bias") else 0)
 
 
 # --------------------------------------------------------------------------- multiply-adds
@@ -320,7 +321,8 @@ def separable_mult_adds(output_hw, filter_size, in_channels: int, out_channels: 
     out, _ = _matching_dims(output_hw, "output_hw", filter_size, "filter_size")
     c_out = _int(out_channels, "out_channels")
     depthwise = depthwise_mult_adds(output_hw, filter_size, in_channels, depth_multiplier)
-    pointwise = math.prod(out) * in_channels * depth_multiplier * c_out
+    pointwise = (math.prod(out) * _int(in_channels, "in_channels")
+                 * _int(depth_multiplier, "depth_multiplier") * c_out)
     return depthwise + pointwise
 
 
@@ -393,9 +395,16 @@ def activation_memory(shape, dtype="float32", batch_size: int = 1) -> int:
     >>> activation_memory((224, 224, 64))           # float32: 4 bytes per value
     12845056
     """
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    for dim in dims:
-        _int(dim, "shape")
+    if checks.is_number(shape):
+        dims = (_int(shape, "shape"),)
+    elif isinstance(shape, (str, bytes, bool, np.bool_)) or not hasattr(shape, "__iter__"):
+        raise checks.ArgumentTypeError(f"shape={shape!r}: expected a tuple of positive ints "
+                                       "such as (224, 224, 64). " + _FIXES["shape"])
+    else:
+        dims = tuple(_int(dim, "shape") for dim in shape)
+    if dtype is None:
+        raise checks.ArgumentTypeError("dtype=None: expected a data type such as 'float32'. "
+                                       "Use e.g. 'float32', 'float16' or 'bfloat16'.")
     batch = _int(batch_size, "batch_size")
     return math.prod(dims) * batch * _itemsize(dtype)
 
@@ -499,8 +508,8 @@ def model_report(model, dtype=None) -> list[LayerReport]:
     """
     import keras
     if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}. "
-                         "Wrap your layers in keras.Sequential or keras.Model.")
+        raise checks.ArgumentTypeError(f"model must be a keras.Model, got {type(model).__name__}. "
+                                       "Wrap your layers in keras.Sequential or keras.Model.")
     if not model.built:
         raise ValueError("model is not built, so its shapes are unknown. Start it with "
                          "keras.Input((height, width, channels)) or call model.build(shape).")
@@ -530,12 +539,27 @@ def model_report(model, dtype=None) -> list[LayerReport]:
     return reports
 
 
+def _reports(reports) -> list[LayerReport]:
+    """``reports`` checked: a list of :class:`LayerReport` rows, as :func:`model_report` makes."""
+    if isinstance(reports, (str, bytes)) or not hasattr(reports, "__iter__"):
+        raise checks.ArgumentTypeError(f"reports={reports!r}: expected a list of LayerReport "
+                                       "rows. Pass the list model_report(model) returns.")
+    reports = list(reports)
+    for n, row in enumerate(reports):
+        if not isinstance(row, LayerReport):
+            raise checks.ArgumentTypeError(
+                f"reports[{n}]={checks.shown(row)}: expected a LayerReport. Pass the list "
+                "model_report(model) returns.")
+    return reports
+
+
 def report_totals(reports: Sequence[LayerReport]) -> ReportTotals:
     """Sum the params, mult-adds and activation bytes of a report.
 
     >>> report_totals([LayerReport("a", "Dense", (2,), 6, 4, 8)] * 2)
     ReportTotals(params=12, mult_adds=8, activation_bytes=16)
     """
+    reports = _reports(reports)
     return ReportTotals(sum(r.params for r in reports), sum(r.mult_adds for r in reports),
                         sum(r.activation_bytes for r in reports))
 
@@ -557,6 +581,7 @@ def format_report(reports: Sequence[LayerReport]) -> str:
     ----------------------------------------------------------
     Total                        7,850      7,840         40 B
     """
+    reports = _reports(reports)
     header = ("Layer (type)", "Output shape", "Params", "Mult-adds", "Activations")
     rows = [(f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}",
              _format_bytes(r.activation_bytes)) for r in reports]

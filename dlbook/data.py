@@ -10,7 +10,10 @@ links the four ``.gz`` files into Keras' cache (``$KERAS_HOME`` or ``~/.keras``,
 2. ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``).
 
 If neither has them, Keras downloads them as usual; without a network that fails with
-:class:`DataUnavailableError`, which says what to install.
+:class:`DataUnavailableError`, which says what to install. ``python -m dlbook.data`` checks all
+this ahead of time: it links a local copy, or says that Keras will download the files, or, on a
+machine that cannot reach Keras' download server, fails (exit status 1) with the offline
+remedies.
 
 Scenes of several Fashion-MNIST items with exact boxes and masks (:func:`make_scenes`,
 :func:`scene_dataset`) are made in :mod:`dlbook.scenes` and re-exported here.
@@ -22,9 +25,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from dlbook import checks
 
 DATA_DIR_ENV = "DLBOOK_DATA_DIR"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -46,6 +55,10 @@ FASHION_CLASSES = (
     "Bag",
     "Ankle boot",
 )
+
+# Where keras.datasets.fashion_mnist downloads from (its origin is
+# https://storage.googleapis.com/tensorflow/tf-keras-datasets/...).
+KERAS_DATA_HOST = "storage.googleapis.com"
 
 # Subset sizes used in fast mode: enough for every cell to run and every assert to hold.
 FAST_TRAIN = 6000
@@ -106,6 +119,7 @@ def ensure_fashion_mnist(verbose: bool = False) -> Path | None:
     local copy exists (Keras will then try to download). Files already in the cache are kept
     (never overwritten); broken links are replaced.
     """
+    verbose = checks.flag(verbose, "verbose")
     cache = keras_cache_dir()
     env = os.environ.get(DATA_DIR_ENV)
     if env:
@@ -152,6 +166,10 @@ def load_fashion_mnist(subset: bool | None = None, normalize: bool = False, seed
     >>> x.shape, xt.shape                                      # doctest: +SKIP
     ((6000, 28, 28), (2000, 28, 28))
     """
+    if subset is not None:
+        subset = checks.flag(subset, "subset")
+    normalize = checks.flag(normalize, "normalize")
+    seed = checks.seed(seed)
     ensure_fashion_mnist()
     import keras
 
@@ -181,10 +199,18 @@ def stratified_subset(x, y, n: int, seed: int = 42):
     >>> np.bincount(ys).tolist()
     [20, 20, 20, 20, 20, 20, 20, 20, 20, 20]
     """
+    if isinstance(x, (str, bytes)) or x is None or np.ndim(x) == 0:
+        raise checks.ArgumentTypeError(f"x={checks.shown(x)}: expected an array of examples, "
+                                       "one per row.")
     x = np.asarray(x)
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise checks.ArgumentTypeError(f"y={checks.shown(y)}: expected a 1-D array of class "
+                                       "labels, one per example.")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}: pass matching arrays.")
+    n = checks.integer(n, "n", fix=f"Pass how many examples to keep, 1 to {len(y)}.")
+    seed = checks.seed(seed)
     if not 0 < n <= len(y):
         raise ValueError(f"n={n} must be between 1 and the number of examples ({len(y)}).")
     rng = np.random.default_rng(seed)
@@ -223,8 +249,9 @@ def load_photo(name: str) -> np.ndarray:
     >>> load_photo("temple").shape
     (427, 640, 3)
     """
-    if name not in _PHOTOS:
-        raise ValueError(f"unknown photo {name!r}: choose one of {', '.join(PHOTO_NAMES)}.")
+    if not isinstance(name, str) or name not in _PHOTOS:
+        raise (ValueError if isinstance(name, str) else checks.ArgumentTypeError)(
+            f"unknown photo {name!r}: pass name= one of {', '.join(PHOTO_NAMES)}.")
     package, key = _PHOTOS[name]
     if package == "scikit-learn":
         from sklearn.datasets import load_sample_image
@@ -248,6 +275,19 @@ def load_photos(names=("temple", "flower")) -> np.ndarray:
     >>> load_photos().shape
     (2, 427, 640, 3)
     """
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise checks.ArgumentTypeError(f"names={names!r}: expected a list of photo names, e.g. "
+                                       f"names=({names!r},)" if isinstance(names, str) else
+                                       f"names={names!r}: expected a list of photo names from "
+                                       f"{', '.join(PHOTO_NAMES)}.")
+    names = list(names)
+    if not names:
+        raise ValueError(f"names is empty: name at least one of {', '.join(PHOTO_NAMES)}.")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or name not in _PHOTOS:
+            raise (ValueError if isinstance(name, str) else checks.ArgumentTypeError)(
+                f"names[{i}]={name!r} is not a bundled photo: choose from "
+                f"{', '.join(PHOTO_NAMES)}.")
     images = [load_photo(n) for n in names]
     h = min(i.shape[0] for i in images)
     w = min(i.shape[1] for i in images)
@@ -266,8 +306,54 @@ def load_photos(names=("temple", "flower")) -> np.ndarray:
 from dlbook.scenes import Scenes, make_scenes, scene_dataset  # noqa: E402,F401
 
 
+def can_reach(host: str = KERAS_DATA_HOST, port: int = 443, timeout: float = 3.0) -> bool:
+    """Can this machine open a connection to ``host`` within ``timeout`` seconds?
+
+    One TCP connection (no data sent), made in a background thread so that a slow name lookup
+    cannot hold the caller longer than ``timeout``. Used by :func:`main` to tell "Keras will
+    download the data" from "this machine is offline".
+    """
+    if not isinstance(host, str) or not host:
+        raise checks.ArgumentTypeError(f"host={host!r}: expected a host name such as "
+                                       f"{KERAS_DATA_HOST!r}.")
+    port = checks.integer(port, "port", minimum=1, maximum=65535)
+    timeout = checks.real(timeout, "timeout", low=0.0, low_open=True)
+    reached = []
+
+    def attempt():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError:
+            return
+        reached.append(True)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(reached)
+
+
+def download_route() -> tuple[str, int]:
+    """``(host, port)`` a download from Keras' server goes to first: the HTTPS proxy when one is
+    set (``https_proxy``...), as ``urllib`` (Keras' downloader) uses it, else the server itself.
+
+    >>> download_route()   # without a proxy                       # doctest: +SKIP
+    ('storage.googleapis.com', 443)
+    """
+    proxy = urllib.request.getproxies().get("https")
+    if proxy:
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if parts.hostname:
+            return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    return KERAS_DATA_HOST, 443
+
+
 def main(argv=None) -> int:
-    """``python -m dlbook.data``: make Fashion-MNIST available offline and report where from."""
+    """``python -m dlbook.data``: make Fashion-MNIST available offline and report where from.
+
+    Exit status 0 when the files are in Keras' cache or Keras can download them; 1 when they
+    are missing and the machine cannot reach Keras' download server, with the offline remedies.
+    """
     try:
         source = ensure_fashion_mnist()
     except DataUnavailableError as exc:
@@ -278,6 +364,16 @@ def main(argv=None) -> int:
         origin = f"linked from {source}" if source else "already there"
         print(f"dlbook.data: Fashion-MNIST ready in {cache} ({origin})")
         return 0
+    host, port = download_route()
+    if not can_reach(host, port):
+        via = "" if host == KERAS_DATA_HOST else f" through the proxy {host}:{port}"
+        print(f"dlbook.data: Fashion-MNIST is not on this machine and this machine is offline "
+              f"({KERAS_DATA_HOST}, where Keras downloads it from, could not be reached{via} "
+              "within 3 s). "
+              f"Offline remedies: sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), "
+              f"or put the four files {', '.join(FASHION_FILES)} in a folder and set "
+              f"{DATA_DIR_ENV}=/path/to/that/folder; then run python -m dlbook.data again.")
+        return 1
     print(
         "dlbook.data: Fashion-MNIST is not on this machine; Keras will download it on first use "
         "(needs internet). Offline: apt-get install dataset-fashion-mnist, or set "

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlbook import checks
+
 FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw")
 # COCO's IoU thresholds .50:.05:.95 and 101 recall points, built as pycocotools builds them, so
 # a match exactly at a threshold is decided the same way.
@@ -36,15 +38,14 @@ COCO_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0
 # --------------------------------------------------------------------------- boxes
 
 def _as_boxes(boxes, name: str = "boxes") -> np.ndarray:
-    b = np.asarray(boxes, dtype=np.float64)
-    if b.ndim == 1 and b.size == 0:
-        b = b.reshape(0, 4)
-    if b.ndim < 1 or b.shape[-1] != 4:
-        raise ValueError(f"{name} has shape {np.shape(boxes)}: pass an array of boxes with 4 "
-                         "numbers each, shape (N, 4).")
-    if not np.isfinite(b).all():
-        raise ValueError(f"{name} holds NaN or infinite coordinates: pass finite numbers.")
-    return b
+    return checks.boxes(boxes, name)
+
+
+def _format(value, name: str = "format") -> str:
+    if not isinstance(value, str) or value not in FORMATS:
+        raise (ValueError if isinstance(value, str) else checks.ArgumentTypeError)(
+            f"{name}={value!r} is not a box format: choose one of {', '.join(FORMATS)}.")
+    return value
 
 
 def convert_boxes(boxes, source: str = "xyxy", target: str = "xyxy") -> np.ndarray:
@@ -55,9 +56,8 @@ def convert_boxes(boxes, source: str = "xyxy", target: str = "xyxy") -> np.ndarr
     >>> convert_boxes([[20, 40, 20, 40]], "center_xywh", "yxyx").tolist()
     [[20.0, 10.0, 60.0, 30.0]]
     """
-    for f in (source, target):
-        if f not in FORMATS:
-            raise ValueError(f"unknown box format {f!r}: choose one of {', '.join(FORMATS)}.")
+    _format(source, "source")
+    _format(target, "target")
     b = _as_boxes(boxes)
     a0, a1, a2, a3 = (b[..., i] for i in range(4))
     if source == "xyxy":
@@ -92,7 +92,9 @@ def to_xyxy(boxes, format: str = "xyxy", name: str = "boxes") -> np.ndarray:
     ...
     ValueError: boxes[0] = [5.0, 5.0, 2.0, 9.0] has x2 < x1 or y2 < y1 (format 'xyxy'): pass corners in the order [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, or name the format the boxes are in.
     """
-    b = convert_boxes(_as_boxes(boxes, name), format, "xyxy")
+    if not isinstance(name, str):
+        raise checks.ArgumentTypeError(f"name={name!r}: expected the argument's name, a string.")
+    b = convert_boxes(_as_boxes(boxes, name), _format(format), "xyxy")
     bad = (b[..., 2] < b[..., 0]) | (b[..., 3] < b[..., 1])
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -118,15 +120,34 @@ def iou(boxes1, boxes2, format: str = "xyxy") -> np.ndarray:
     """Intersection over union of every box in ``boxes1`` (N) with every one in ``boxes2`` (M).
 
     Returns an ``(N, M)`` array; IoU is 0 where the union is empty (two boxes of zero area).
+    Batches follow ``keras.utils.bounding_boxes.compute_iou``: ``(B, N, 4)`` with ``(M, 4)``,
+    ``(N, 4)`` with ``(B, M, 4)`` or ``(B, N, 4)`` with ``(B, M, 4)`` give ``(B, N, M)``, one
+    table per image; more axes than three are refused, as there. (A single box ``(4,)`` counts
+    as ``(1, 4)``.)
 
     >>> iou([[0, 0, 2, 2]], [[1, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6]]).round(4).tolist()
     [[0.1429, 1.0, 0.0]]
     >>> iou([[1, 1, 2, 2]], [[1, 1, 1, 1]], format="center_xywh").tolist()  # a 1×1 in a 2×2
     [[0.25]]
+    >>> iou(np.tile([0, 0, 2, 2], (2, 3, 1)), [[0, 0, 1, 1], [0, 0, 2, 2]]).shape  # 2 images
+    (2, 3, 2)
     """
-    a = to_xyxy(boxes1, format, "boxes1").reshape(-1, 4)
-    b = to_xyxy(boxes2, format, "boxes2").reshape(-1, 4)
-    return _pairwise_iou(a, b)
+    a = to_xyxy(boxes1, format, "boxes1")
+    b = to_xyxy(boxes2, format, "boxes2")
+    a, b = (x.reshape(1, 4) if x.ndim == 1 else x for x in (a, b))
+    for x, name, raw in ((a, "boxes1", boxes1), (b, "boxes2", boxes2)):
+        if x.ndim > 3:
+            raise ValueError(f"{name} has shape {np.shape(raw)}: expected boxes (N, 4) or a "
+                             "batch of them (B, N, 4), as keras.utils.bounding_boxes.compute_iou "
+                             "takes. Loop over the extra axes, or reshape to (B, N, 4).")
+    if a.ndim == 2 and b.ndim == 2:
+        return _pairwise_iou(a, b)
+    if a.ndim == 3 and b.ndim == 3 and len(a) != len(b):
+        raise ValueError(f"boxes1 is a batch of {len(a)} images but boxes2 of {len(b)}: pass "
+                         "batches of equal size, or one set of boxes (N, 4) for every image.")
+    batch = len(a) if a.ndim == 3 else len(b)
+    return np.stack([_pairwise_iou(a[i] if a.ndim == 3 else a, b[i] if b.ndim == 3 else b)
+                     for i in range(batch)]).reshape(batch, a.shape[-2], b.shape[-2])
 
 
 def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,13 +165,22 @@ def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- NMS
 
 def _scores(scores, n: int, name: str = "scores") -> np.ndarray:
-    s = np.asarray(scores, dtype=np.float64)
+    s = checks.array(scores, name, finite=False, shape_hint=f"({n},)")
     if s.shape != (n,):
         raise ValueError(f"{name} has shape {s.shape} but there are {n} boxes: pass one score "
                          f"per box, shape ({n},).")
     if np.isnan(s).any():
         raise ValueError(f"{name} holds NaN: pass a number for every box.")
     return s
+
+
+def _score_threshold(value, fix: str) -> float:
+    """A score threshold: a number or -inf ("keep all"); +inf would keep nothing."""
+    threshold = checks.real(value, "score_threshold", allow_inf=True, fix=fix)
+    if threshold == np.inf:
+        raise ValueError(f"score_threshold={value!r}: expected a number or -inf; +inf keeps no "
+                         f"box. {fix}")
+    return threshold
 
 
 def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.inf,
@@ -174,18 +204,21 @@ def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.
     >>> nms(np.zeros((0, 4)), []).tolist()
     []
     """
-    b = to_xyxy(boxes, format).reshape(-1, 4)
+    b = to_xyxy(boxes, format)
+    if b.ndim != 2:
+        raise ValueError(f"boxes has shape {b.shape}: nms takes the boxes of one image, (N, 4). "
+                         "Call it once per image of a batch.")
     s = _scores(scores, len(b))
-    if not 0.0 <= iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold={iou_threshold!r} must lie in [0, 1].")
-    limit = len(b) if max_output is None else int(max_output)
-    if limit < 0:
-        raise ValueError(f"max_output={max_output!r} must be >= 0 (or None for no limit).")
+    iou_threshold = checks.real(iou_threshold, "iou_threshold", low=0.0, high=1.0)
+    score_threshold = _score_threshold(score_threshold, "Pass -inf (the default) to keep every "
+                                                        "score.")
+    max_output = checks.optional_integer(max_output, "max_output", minimum=0)
+    limit = len(b) if max_output is None else max_output
     order = np.argsort(-s, kind="stable")
     order = order[s[order] > score_threshold]
     overlaps = _pairwise_iou(b[order], b[order])
     if classes is not None:
-        c = np.asarray(classes).reshape(-1)
+        c = checks.whole_array(classes, "classes").reshape(-1)
         if c.shape != (len(b),):
             raise ValueError(f"classes has shape {np.shape(classes)} but there are {len(b)} "
                              f"boxes: pass one class per box, shape ({len(b)},).")
@@ -205,10 +238,7 @@ def nms(boxes, scores, iou_threshold: float = 0.5, score_threshold: float = -np.
 # --------------------------------------------------------------------------- YOLO targets
 
 def _image_hw(image_size) -> tuple[float, float]:
-    h, w = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-    if h <= 0 or w <= 0:
-        raise ValueError(f"image_size={image_size!r} must be positive (height, width).")
-    return float(h), float(w)
+    return checks.size_pair(image_size, "image_size")
 
 
 def encode_yolo(boxes, classes, grid: int, boxes_per_cell: int, num_classes: int, image_size,
@@ -231,12 +261,16 @@ def encode_yolo(boxes, classes, grid: int, boxes_per_cell: int, num_classes: int
     >>> t.shape, t[0, 0, :5].tolist(), t[0, 0, 10:].tolist()
     ((3, 3, 14), [0.5, 0.75, 0.3333333432674408, 0.5, 1.0], [0.0, 0.0, 1.0, 0.0])
     """
-    if on_conflict not in ("error", "drop"):
-        raise ValueError(f"on_conflict={on_conflict!r}: choose 'error' or 'drop'.")
-    if grid < 1 or boxes_per_cell < 1 or num_classes < 1:
-        raise ValueError("grid, boxes_per_cell and num_classes must all be >= 1.")
+    checks.choice(on_conflict, "on_conflict", ("error", "drop"))
+    grid = checks.integer(grid, "grid", minimum=1)
+    boxes_per_cell = checks.integer(boxes_per_cell, "boxes_per_cell", minimum=1)
+    num_classes = checks.integer(num_classes, "num_classes", minimum=1)
+    _image_hw(image_size)
     b = to_xyxy(boxes)
-    c = np.asarray(classes)
+    c = checks.whole_array(classes, "classes")
+    if b.ndim > 3:
+        raise ValueError(f"boxes has shape {b.shape}: expected (K, 4) for one image or "
+                         "(N, K, 4) for a batch.")
     if b.ndim == 3:
         if c.shape != b.shape[:2]:
             raise ValueError(f"classes has shape {c.shape} but boxes {b.shape}: pass one class "
@@ -296,8 +330,12 @@ def decode_yolo(output, boxes_per_cell: int, num_classes: int, image_size,
     >>> boxes.round(3).tolist(), classes.tolist(), scores.tolist()
     ([[10.0, 20.0, 40.0, 60.0]], [1], [1.0])
     """
-    out = np.asarray(output, dtype=np.float64)
-    B, C = boxes_per_cell, num_classes
+    B = checks.integer(boxes_per_cell, "boxes_per_cell", minimum=1)
+    C = checks.integer(num_classes, "num_classes", minimum=1)
+    _image_hw(image_size)
+    score_threshold = _score_threshold(score_threshold, "Pass -inf to keep every slot.")
+    clip = checks.flag(clip, "clip")
+    out = checks.array(output, "output", shape_hint="(S, S, 5B + C)")
     if out.ndim == 4:  # a batch: one (boxes, classes, scores) per image
         return [decode_yolo(o, B, C, image_size, score_threshold, clip) for o in out]
     if out.ndim != 3 or out.shape[0] != out.shape[1] or out.shape[2] != 5 * B + C:
@@ -337,8 +375,14 @@ def average_precision(recall, precision, method: str = "all") -> float:
     >>> [round(average_precision(r, p, m), 4) for m in ("all", "voc11", "coco101")]
     [0.8333, 0.8485, 0.835]
     """
-    r = np.asarray(recall, dtype=np.float64)
-    p = np.asarray(precision, dtype=np.float64)
+    checks.choice(method, "method", ("all", "voc11", "coco101"))
+    r = checks.array(recall, "recall", ndim=1)
+    p = checks.array(precision, "precision", ndim=1)
+    for values, name in ((r, "recall"), (p, "precision")):
+        if values.size and (values.min() < 0 or values.max() > 1):
+            bad = values.min() if values.min() < 0 else values.max()
+            raise ValueError(f"{name} holds {bad:g}: expected values in [0, 1] (fractions, "
+                             "not percent).")
     if r.shape != p.shape or r.ndim != 1:
         raise ValueError(f"recall {r.shape} and precision {p.shape} must be 1-D and equally long.")
     if np.any(np.diff(r) < 0):
@@ -359,6 +403,9 @@ def average_precision(recall, precision, method: str = "all") -> float:
 
 
 def _per_image(name, items, n_images=None):
+    if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__len__"):
+        raise checks.ArgumentTypeError(
+            f"{name}={checks.shown(items)}: expected a list with one entry per image.")
     if n_images is not None and len(items) != n_images:
         raise ValueError(f"{name} has {len(items)} images but the ground truth has {n_images}: "
                          "pass one entry per image, in the same order.")
@@ -438,31 +485,34 @@ def evaluate(gt_boxes, gt_classes, det_boxes, det_scores, det_classes, num_class
     >>> round(r["map"]["coco101"]["all"], 4), round(r["map50"]["coco101"]["all"], 4)
     (0.9, 1.0)
     """
-    n = len(gt_boxes)
+    n = len(_per_image("gt_boxes", gt_boxes))
     _per_image("gt_classes", gt_classes, n)
     for name, items in (("det_boxes", det_boxes), ("det_scores", det_scores),
                         ("det_classes", det_classes)):
         _per_image(name, items, n)
-    thresholds = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
+    thresholds = checks.array(iou_thresholds, "iou_thresholds").reshape(-1)
     if len(thresholds) == 0 or ((thresholds < 0) | (thresholds > 1)).any():
-        raise ValueError("iou_thresholds must be one or more numbers in [0, 1].")
-    ranges = SCENE_AREA_RANGES if area_ranges is None else dict(area_ranges)
-    T, K = len(thresholds), int(num_classes)
+        raise ValueError(f"iou_thresholds={checks.shown(iou_thresholds)}: expected one or more "
+                         "numbers in [0, 1].")
+    ranges = SCENE_AREA_RANGES if area_ranges is None else _area_ranges(area_ranges)
+    max_detections = checks.optional_integer(max_detections, "max_detections", minimum=1)
+    format = _format(format)
+    T, K = len(thresholds), checks.integer(num_classes, "num_classes", minimum=1)
 
     # Check and split the inputs per image and class once.
     images = []
     for i in range(n):
         gb = to_xyxy(gt_boxes[i], format, f"gt_boxes[{i}]").reshape(-1, 4)
-        gc = np.asarray(gt_classes[i]).reshape(-1)
+        gc = checks.whole_array(gt_classes[i], f"gt_classes[{i}]").reshape(-1)
         if len(gc) != len(gb):
-            raise ValueError(f"image {i}: {len(gb)} ground-truth boxes but {len(gc)} classes: "
-                             "pass one class per box.")
+            raise ValueError(f"image {i}: gt_boxes[{i}] has {len(gb)} boxes but gt_classes[{i}] "
+                             f"{len(gc)} classes: pass one class per box.")
         db = to_xyxy(det_boxes[i], format, f"det_boxes[{i}]").reshape(-1, 4)
         ds = _scores(det_scores[i], len(db), f"det_scores[{i}]")
-        dc = np.asarray(det_classes[i]).reshape(-1)
+        dc = checks.whole_array(det_classes[i], f"det_classes[{i}]").reshape(-1)
         if len(dc) != len(db):
-            raise ValueError(f"image {i}: {len(db)} detected boxes but {len(dc)} classes: "
-                             "pass one class per box.")
+            raise ValueError(f"image {i}: det_boxes[{i}] has {len(db)} boxes but "
+                             f"det_classes[{i}] {len(dc)} classes: pass one class per box.")
         for name, cls in (("gt_classes", gc), ("det_classes", dc)):
             if len(cls) and (cls.min() < 0 or cls.max() >= K):
                 raise ValueError(f"{name}[{i}] holds a class outside 0..{K - 1}: pass "
@@ -516,6 +566,26 @@ def evaluate(gt_boxes, gt_classes, det_boxes, det_scores, det_classes, num_class
     return result
 
 
+def _area_ranges(area_ranges) -> dict:
+    """``area_ranges`` checked: a dict of name -> (min, max) with 0 <= min <= max."""
+    if not isinstance(area_ranges, dict) or not area_ranges:
+        raise checks.ArgumentTypeError(
+            f"area_ranges={checks.shown(area_ranges)}: expected a dict of name -> (min, max) box "
+            "area, e.g. {'all': (0, 1e10)}, or None for SCENE_AREA_RANGES.")
+    ranges = {}
+    for key, pair in area_ranges.items():
+        name = f"area_ranges[{key!r}]"
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise checks.ArgumentTypeError(f"{name}={checks.shown(pair)}: expected a pair "
+                                           "(min, max) of box areas.")
+        lo = checks.real(pair[0], name, low=0.0, allow_inf=True)
+        hi = checks.real(pair[1], name, low=0.0, allow_inf=True)
+        if hi < lo:
+            raise ValueError(f"{name}={tuple(pair)!r}: expected (min, max) with min <= max.")
+        ranges[key] = (lo, hi)
+    return ranges
+
+
 def _areas(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
@@ -525,3 +595,39 @@ def _nanmean(values) -> float:
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if v.size else float("nan")
+
+
+# --------------------------------------------------------------------------- MTCNN
+MTCNN_PACKAGE = "mtcnn==1.0.0"
+
+
+def mtcnn_detector(device: str = "CPU:0"):
+    """The trained MTCNN face detector of the ``mtcnn`` wheel (chapter 9), or one clear error.
+
+    The wheel ships the weights of its three networks in ``mtcnn/assets/weights``; an install
+    without them (a trimmed or broken copy) fails inside the package with ``No module named
+    'mtcnn.assets.weights'`` or a missing ``.lz4`` file. Both become one line that names the
+    reinstall; a missing package names the ``pip install``.
+
+    >>> detector = mtcnn_detector()           # doctest: +SKIP
+    >>> [type(s).__name__ for s in detector.stages]   # doctest: +SKIP
+    ['StagePNet', 'StageRNet', 'StageONet']
+    """
+    if not isinstance(device, str):
+        raise checks.ArgumentTypeError(f"device={device!r}: expected a TensorFlow device name "
+                                       "such as 'CPU:0' or 'GPU:0'.")
+    try:
+        from mtcnn import MTCNN
+    except ImportError as error:
+        raise ModuleNotFoundError(f"the package mtcnn is not installed ({error}); it ships the "
+                                  f"trained MTCNN weights. Install it with: pip install "
+                                  f"{MTCNN_PACKAGE}") from None
+    try:
+        return MTCNN(device=device)
+    except (ModuleNotFoundError, FileNotFoundError) as error:
+        if "mtcnn.assets" not in str(error) and "Weights file" not in str(error):
+            raise
+        raise FileNotFoundError(f"mtcnn is installed without its trained weights ({error}). "
+                                "Reinstall the wheel, which ships them in "
+                                "mtcnn/assets/weights: pip install --force-reinstall "
+                                f"--no-cache-dir {MTCNN_PACKAGE}") from None

