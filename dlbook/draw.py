@@ -1,0 +1,90 @@
+"""Small helpers that chapters 8 and 9 both use to look at images, boxes and predictions.
+
+- :func:`plain` shows an image in a matplotlib axis without ticks, with an optional small title;
+- :func:`draw_box` outlines a box given by its corners ``[x1, y1, x2, y2]`` (exclusive ends, the
+  convention of :mod:`dlbook.scenes` and :mod:`dlbook.detect`) on such an axis, with an optional
+  label above it;
+- :func:`predict` runs a Keras model on an array in batches and returns NumPy arrays (a dict of
+  them for a model with named outputs), without ``Model.predict``'s progress bar.
+
+Text is drawn at sizes that stay at least 9 px high when a figure drawn 7 inches wide at 100 dpi
+is shown in the book's content column (``TITLE_SIZE``, ``LABEL_SIZE``, in points).
+
+Example::
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt, numpy as np
+    >>> fig, ax = plt.subplots()
+    >>> plain(ax, np.zeros((8, 8)), "empty", cmap="gray")
+    >>> draw_box(ax, [1, 1, 5, 4], "yellow", "item")
+    >>> len(ax.patches), ax.get_title()
+    (1, 'empty')
+    >>> plt.close(fig)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LABEL_SIZE", "TITLE_SIZE", "draw_box", "plain", "predict"]
+
+TITLE_SIZE = 8
+"""Font size (points) of panel titles: 11 px at 100 dpi."""
+
+LABEL_SIZE = 6.5
+"""Font size (points) of box labels: 9 px at 100 dpi, the smallest text the book draws."""
+
+
+def plain(ax, image, title=None, **kwargs):
+    """Show ``image`` on ``ax`` without ticks; ``kwargs`` go to ``ax.imshow`` (``cmap``, ``vmin``...)."""
+    ax.imshow(image, **kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=TITLE_SIZE)
+
+
+def draw_box(ax, box, color, label=None, style="-", linewidth=1.2):
+    """Outline the box ``[x1, y1, x2, y2]`` (pixel corners, exclusive ends) on an image axis.
+
+    ``imshow`` centres pixel ``i`` at coordinate ``i``, so the outline runs half a pixel outside
+    the box's first and last pixels. ``label`` is written above the box's top-left corner in the
+    outline's colour; ``style`` is a matplotlib line style ("-", "--", ":").
+    """
+    import matplotlib.pyplot as plt
+
+    corners = np.asarray(box, dtype=float)
+    if corners.shape != (4,) or not np.isfinite(corners).all():
+        raise ValueError(f"box is {box!r}: expected four finite corners [x1, y1, x2, y2].")
+    x1, y1, x2, y2 = corners.tolist()
+    if x2 < x1 or y2 < y1:
+        raise ValueError(f"box is {[x1, y1, x2, y2]}: expected corners [x1, y1, x2, y2] with "
+                         "x1 <= x2 and y1 <= y2.")
+    ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec=color,
+                               lw=linewidth, ls=style))
+    if label:
+        ax.text(x1 - 0.5, y1 - 1.5, label, color=color, fontsize=LABEL_SIZE)
+
+
+def predict(model, x, batch_size=500):
+    """The outputs of ``model`` for ``x``, computed in batches of ``batch_size`` in inference mode.
+
+    Returns one NumPy array, or a dict of arrays for a model whose outputs are a dict.
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> predict(model, np.ones((7, 3), "float32"), batch_size=4).shape
+    (7, 2)
+    """
+    from keras import ops
+
+    if isinstance(batch_size, bool) or not float(batch_size).is_integer() or batch_size < 1:
+        raise ValueError(f"batch_size is {batch_size!r}: expected a whole number of at least 1.")
+    batch_size = int(batch_size)
+    if len(x) == 0:
+        raise ValueError("x is empty: predict needs at least one input.")
+    parts = [model(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}
+    return np.concatenate([ops.convert_to_numpy(p) for p in parts])

@@ -1,0 +1,49 @@
+"""Tests of :mod:`dlbook.draw`: where the box outline lands, and batched prediction."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dlbook import draw  # noqa: E402
+
+
+def test_outline_encloses_exactly_the_boxes_pixels():
+    fig, ax = plt.subplots()
+    draw.plain(ax, np.zeros((10, 10)), "t", cmap="gray")
+    draw.draw_box(ax, [2, 3, 6, 8], "red", "label", style="--")
+    (rect,) = ax.patches
+    # imshow centres pixel i at i: pixels 2..5 span [1.5, 5.5]
+    assert rect.get_xy() == (1.5, 2.5) and rect.get_width() == 4 and rect.get_height() == 5
+    assert rect.get_linestyle() == "--"
+    (text,) = ax.texts
+    assert text.get_text() == "label" and text.get_fontsize() >= draw.LABEL_SIZE
+    assert ax.get_xticks().size == 0 and ax.get_title() == "t"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("box", [[1, 2, 3], [5, 0, 2, 4], [0, 0, np.nan, 1]])
+def test_bad_boxes_are_refused(box):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="box"):
+        draw.draw_box(ax, box, "red")
+    plt.close(fig)
+
+
+def test_predict_in_batches_equals_one_call():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, {"a": keras.layers.Dense(3)(inputs), "b": keras.layers.Dense(1)(inputs)})
+    x = np.random.default_rng(0).normal(size=(11, 5)).astype("float32")
+    whole = model(x)
+    parts = draw.predict(model, x, batch_size=4)
+    for key in ("a", "b"):
+        np.testing.assert_allclose(parts[key], np.asarray(whole[key]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        draw.predict(model, x, batch_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        draw.predict(model, x, batch_size=2.5)
