@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlbook import checks
+
 __all__ = ["LABEL_SIZE", "TITLE_SIZE", "draw_box", "plain", "predict"]
 
 TITLE_SIZE = 8
@@ -54,10 +56,7 @@ def draw_box(ax, box, color, label=None, style="-", linewidth=1.2):
     """
     import matplotlib.pyplot as plt
 
-    corners = np.asarray(box, dtype=float)
-    if corners.shape != (4,) or not np.isfinite(corners).all():
-        raise ValueError(f"box is {box!r}: expected four finite corners [x1, y1, x2, y2].")
-    x1, y1, x2, y2 = corners.tolist()
+    x1, y1, x2, y2 = checks.array(box, "box", ndim=1, last=4, shape_hint="(4,)").tolist()
     if x2 < x1 or y2 < y1:
         raise ValueError(f"box is {[x1, y1, x2, y2]}: expected corners [x1, y1, x2, y2] with "
                          "x1 <= x2 and y1 <= y2.")
@@ -79,9 +78,7 @@ def predict(model, x, batch_size=500):
     """
     from keras import ops
 
-    if isinstance(batch_size, bool) or not float(batch_size).is_integer() or batch_size < 1:
-        raise ValueError(f"batch_size is {batch_size!r}: expected a whole number of at least 1.")
-    batch_size = int(batch_size)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     if len(x) == 0:
         raise ValueError("x is empty: predict needs at least one input.")
     parts = [model(x[i:i + batch_size], training=False) for i in range(0, len(x), batch_size)]
