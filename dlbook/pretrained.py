@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "INPUT_SIZE", "LAST_CONV", "BLOCKS", "read_legacy_torch", "lite0_model", "efficientnet_lite0",
-    "preprocess", "deprocess", "class_names", "decode", "photo_batch",
+    "INPUT_SIZE", "LAST_CONV", "BLOCKS", "read_legacy_torch", "weights_path", "cached_weights_path",
+    "lite0_model", "efficientnet_lite0", "preprocess", "deprocess", "class_names", "decode",
+    "photo_batch",
 ]
 
 INPUT_SIZE = 224
@@ -227,13 +228,11 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False)
     if depthwise:
         x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False,
                                    name=f"{name}dwconv")(x)
-        bn, act = f"{name}bn", f"{name}activation"
     else:
         x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False,
                           name=f"{name}conv")(x)
-        bn, act = f"{name}bn", f"{name}activation"
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=bn)(x)
-    return layers.ReLU(6.0, name=act)(x) if activation else x
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}bn")(x)
+    return layers.ReLU(6.0, name=f"{name}activation")(x) if activation else x
 
 
 def _inverted_residual(x, expand, kernel, stride, in_channels, out_channels, name):
