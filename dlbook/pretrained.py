@@ -382,8 +382,8 @@ def _square_resize(batch: np.ndarray, size: int) -> np.ndarray:
         return batch
     import keras
 
-    return np.asarray(keras.ops.image.resize(batch, (size, size), interpolation="bilinear",
-                                             antialias=True))
+    # bilinear (the default) with antialiasing when shrinking; only `antialias` is passed (make oldest)
+    return np.asarray(keras.ops.image.resize(batch, (size, size), antialias=True))
 
 
 def preprocess(images, size: int = INPUT_SIZE) -> np.ndarray:
