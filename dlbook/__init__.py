@@ -9,6 +9,7 @@ One module per concern:
 - :mod:`dlbook.calc`     output sizes, parameters, multiply-adds, receptive fields, model reports
 - :mod:`dlbook.train`    one efficient way to fit a Keras classifier (tf.data, schedules, timing)
 - :mod:`dlbook.recipes`  the reference network for Fashion-MNIST, trained once and cached
+- :mod:`dlbook.pretrained` an ImageNet classifier offline (EfficientNet-Lite0 from a PyPI wheel)
 - :mod:`dlbook.figures`  the code that draws every file in ``DL_images/``
 - :mod:`dlbook.colab`    Colab-ready copies of the executed chapters (``make book`` runs it)
 
