@@ -115,7 +115,7 @@ def select(notebooks: list[Path], only) -> list[Path]:
         match = [p for p in notebooks if p.stem.split("_")[0] == want.zfill(2) or
                  (not want.isdigit() and want in p.stem)]
         if not match:
-            raise ValueError(f"--only {want!r} names no chapter of _toc.yml; the chapters are "
+            raise ValueError(f"chapter {want!r} (--only / ONLY=) is not in _toc.yml; the chapters are "
                              + ", ".join(p.stem for p in notebooks) + " (give e.g. 04).")
         chosen += [p for p in match if p not in chosen]
     return [p for p in notebooks if p in chosen]

@@ -80,7 +80,7 @@ def test_select_by_number_or_name_and_bad_names_say_what_exists(project):
     assert [p.stem for p in build.select(nbs, ["2"])] == ["02_b"]
     assert [p.stem for p in build.select(nbs, ["02", "01"])] == ["01_a", "02_b"]
     assert [p.stem for p in build.select(nbs, ["b"])] == ["02_b"]
-    with pytest.raises(ValueError, match=r"--only '07'.*01_a, 02_b"):
+    with pytest.raises(ValueError, match=r"chapter '07' \(--only / ONLY=\).*01_a, 02_b"):
         build.select(nbs, ["07"])
 
 
