@@ -449,11 +449,11 @@ def assemble(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast
 
 
 def book(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", only=None,
-         log=print) -> None:
+         log=print, runner=execute_notebook) -> None:
     """``make book``: execute what changed (``only``: just those chapters), then assemble."""
     root = Path(root)
     build_dir = Path(build_dir) if build_dir else root / "_build"
-    execute(root, build_dir, mode, only, log=log)
+    execute(root, build_dir, mode, only, log=log, runner=runner)
     if only:
         named = set(select(chapters(root), only))
         bare = [nb for nb in chapters(root) if nb not in named
@@ -463,7 +463,7 @@ def book(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", o
             log(f"dlbook.build: {nb.stem} has no executed notebook of its current version; "
                 "executing it in fast mode so the site has every chapter")
         if bare:
-            execute(root, build_dir, "fast", [nb.stem for nb in bare], log=log)
+            execute(root, build_dir, "fast", [nb.stem for nb in bare], log=log, runner=runner)
     assemble(root, build_dir, mode, log=log)
 
 

@@ -272,3 +272,21 @@ def test_a_real_kernel_runs_the_chapter_in_its_mode_and_reports_its_device(proje
     assert run["describe"].startswith("dlbook: mode=full") and run["device"] in run["describe"]
     assert "no such column" in (nb_path.parent / "02_b.err.log").read_text()
     assert json.loads(nb_path.read_text())["cells"][1]["execution_count"] == 1
+
+
+def test_make_book_only_executes_that_chapter_and_gives_the_others_a_current_run(project, monkeypatch):
+    """ONLY=02 in full mode from a clean build: 02 runs in full mode; 01, which has no executed
+    notebook at all, runs in fast mode (announced) so the site has every chapter; then nothing
+    runs again, and the assembly is asked for full mode each time."""
+    assembled, said = [], []
+    monkeypatch.setattr(build, "assemble", lambda root, build_dir, mode, log: assembled.append(mode))
+    runner = FakeRunner()
+    build.book(project, project / "_build", "full", only=["02"], log=said.append, runner=runner)
+    assert runner.ran == [("02_b", "full", 77), ("01_a", "fast", 77)]
+    assert [line for line in said if "executing it in fast mode" in line] == [
+        "dlbook.build: 01_a has no executed notebook of its current version; executing it in "
+        "fast mode so the site has every chapter"]
+    build.book(project, project / "_build", "full", only=["02"], log=said.append, runner=runner)
+    assert len(runner.ran) == 2 and assembled == ["full", "full"]
+    chosen = build.plan(project, project / "_build", "full", log=said.append)
+    assert [p.parent.name for p in chosen.values()] == ["fast", "full"]
