@@ -1,6 +1,10 @@
 # ConvNets in Depth: build the book, run the tests, measure.
-#   make book      execute every notebook and build the HTML site into _build/html, then the
-#                  Colab-ready copies of the chapters into _build/colab/notebooks
+#   make book      execute each chapter whose content key changed into _build/executed/<mode>/
+#                  (a chapter at a time; finished chapters are kept), then assemble the HTML
+#                  site into _build/html and the Colab-ready copies into _build/colab/notebooks
+#                  from the executed notebooks, without re-executing (python -m dlbook.build).
+#                  MODE=full (or DLBOOK_MODE=full): full mode. ONLY=04 (or ONLY="04 08"): execute
+#                  only those chapters; the others are shown from their existing executed notebooks
 #   make test      the whole test suite (unit tests, notebooks, book build, clean notebooks)
 #   make bench     fast-mode wall time and peak memory of every notebook, then the training
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
@@ -18,7 +22,7 @@
 #   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
 #                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
 #                  ONLY=03: one chapter
-#   make clean     remove build outputs and caches (keeps .venv)
+#   make clean     remove build outputs (the executed notebooks too) and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook;
 # install also runs `npm ci` in site/ (MathJax 3, pinned in site/package-lock.json), which the
 # site serves itself so its equations render offline.
@@ -68,10 +72,7 @@ data: $(STAMP) $(SITE_NODE_STAMP)
 	@$(PY) -m dlbook.data
 
 book: data
-	@$(PY) -m dlbook.build _build
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
-	$(PY) -m dlbook.colab _build
-	@echo "The site is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
+	$(PY) -m dlbook.build book --mode $(or $(MODE),$(DLBOOK_MODE),fast) $(if $(ONLY),--only $(ONLY),)
 
 test: data $(TOOLS_NODE_STAMP)
 	DLBOOK_MODE=fast $(PY) -m pytest tests dlbook --doctest-modules --durations=10

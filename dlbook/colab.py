@@ -9,12 +9,15 @@ which all of that is resolved, with the cell outputs kept::
     python -m dlbook.colab _build            # -> _build/colab/notebooks/*.ipynb
     python -m dlbook.colab _build --out DIR  # -> DIR/notebooks/*.ipynb
 
-``make book`` runs it after the jupyter-book build. What it reads from the build:
+``make book`` runs it after assembling the site (:mod:`dlbook.build`). What it reads from the build:
 
-- the executed notebook with its outputs, from the build's jupyter-cache (myst-nb 1.4 writes
-  ``jupyter_execute/<doc>.ipynb`` without outputs when it took them from the cache; that file
-  is used only for builds that executed without a cache), and ``jupyter_execute/<doc>.glue.json``,
-  the glued values;
+- the executed notebook with its outputs: the page's own source file, which in an assembled build
+  is the chapter's executed notebook (``_build/stage/notebooks/NN_name.ipynb``, a copy of
+  ``_build/executed/<mode>/NN_name.ipynb`` with the run line under its title); for a build whose
+  sources carry no outputs (a one-step ``jupyter-book build`` that executed them),
+  ``jupyter_execute/<doc>.ipynb``; and ``jupyter_execute/<doc>.glue.json``, the glued values;
+- the run the outputs come from (``metadata["dlbook"]["run"]``, written by :mod:`dlbook.build`):
+  the copy's first Markdown cell says which run it holds and that Colab re-runs it in its own mode;
 - ``.doctrees/environment.pickle``: the Sphinx environment, for the figure and equation numbers
   the site shows, page titles, and the configuration (formats, ``stderr`` handling);
 - ``book/references.bib`` (from ``bibtex_bibfiles``), formatted with pybtex for the references.
@@ -94,7 +97,6 @@ class Book:
     sections: dict = field(default_factory=dict)  # label -> (docname, anchor id, title)
     titles: dict = field(default_factory=dict)  # docname -> page title
     sources: dict = field(default_factory=dict)  # docname -> source file
-    cache_dir: Path | None = None  # jupyter-cache folder of the build
     numfig_format: dict = field(default_factory=lambda: {"figure": "Fig. %s"})
     eqref_format: str = "({number})"
     remove_stderr: bool = True
@@ -163,8 +165,11 @@ def git_ref(root: Path, fallback: str = "main", log=print) -> str:
     return out.stdout.strip()
 
 
-def load_book(build_dir: Path, log=print) -> Book:
-    """Read numbers, titles and settings from the Sphinx environment of an executed build."""
+def load_book(build_dir: Path, log=print, root: Path | None = None) -> Book:
+    """Read numbers, titles and settings from the Sphinx environment of an executed build.
+
+    ``root``: the git clone whose commit the install cells pin (default: the build's source
+    folder, which for an assembled build lies inside the clone)."""
     import pickle
 
     build_dir = Path(build_dir)
@@ -189,7 +194,7 @@ def load_book(build_dir: Path, log=print) -> Book:
     # The launch buttons open the copies on this branch; the package itself installs from main
     # when there is no commit to pin (the copies' branch holds notebooks only).
     launch_branch = (config.html_theme_options or {}).get("repository_branch") or COLAB_BRANCH
-    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(env.srcdir), "main", log),
+    book = Book(site_url=site_url, repo_url=repo_url, ref=git_ref(Path(root or env.srcdir), "main", log),
                 launch_branch=launch_branch)
     book.numfig_format = dict(config.numfig_format or {})
     if config.math_eqref_format:
@@ -198,8 +203,6 @@ def load_book(build_dir: Path, log=print) -> Book:
     book.bib_files = [Path(env.srcdir) / p for p in getattr(config, "bibtex_bibfiles", [])]
     book.titles = {doc: node.astext() for doc, node in env.titles.items()}
     book.sources = {doc: Path(env.doc2path(doc)) for doc in env.found_docs}
-    cache = getattr(getattr(env, "mystnb_config", None), "execution_cache_path", "")
-    book.cache_dir = Path(cache) if cache else build_dir / ".jupyter_cache"
 
     fignumbers = env.toc_fignumbers
     for label, (docname, anchor, title) in env.domaindata["std"]["labels"].items():
@@ -555,14 +558,22 @@ def convert_notebook(nb, page: Page, name: str):
     """Return a Colab-ready copy of the executed notebook ``nb`` (an nbformat NotebookNode)."""
     import copy
 
+    from dlbook.build import run_note
+
     nb = copy.deepcopy(nb)
     book = page.book
     pinned = 0
+    meta = nb.metadata.get("dlbook", {})
+    site_note = meta.pop("page_note", None)  # the site's run line: replaced by the copy's own
+    run = meta.get("run")
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
+            if index == 0 and site_note:
+                cell.source = cell.source.replace(f"\n\n{site_note}", "", 1)
             cell.source = page.markdown(cell.source)
             if index == 0:
-                cell.source = add_badge(cell.source, book, name)
+                cell.source = add_badge(cell.source, book, name,
+                                        run_note(run, colab=True) if run else None)
             cell.pop("attachments", None)
         elif cell.cell_type == "code":
             if not pinned and "google.colab" in cell.source:  # the setup cell: install dlbook
@@ -623,8 +634,9 @@ def install_cell(book: Book, packages=()) -> str:
     )
 
 
-def add_badge(title_cell: str, book: Book, name: str) -> str:
-    """The title cell with an *Open in Colab* badge for the copy ``name`` under its title line.
+def add_badge(title_cell: str, book: Book, name: str, note: str | None = None) -> str:
+    """The title cell with an *Open in Colab* badge for the copy ``name`` under its title line,
+    then ``note`` (the run the copy's outputs come from) as a block quote.
 
     The sources carry no badge (the site has its launch button); on GitHub's view of the
     copies' branch the badge opens the copy in Colab.
@@ -636,7 +648,8 @@ def add_badge(title_cell: str, book: Book, name: str) -> str:
     target = (f"https://colab.research.google.com/github/{book.repo_url.split('github.com/', 1)[-1]}"
               f"/blob/{book.launch_branch}/{name}.ipynb")
     title, _, rest = title_cell.partition("\n")
-    return f"{title}\n\n[![Open In Colab]({BADGE})]({target})\n\n{rest.lstrip(chr(10))}"
+    quote = f"> {note}\n\n" if note else ""
+    return f"{title}\n\n[![Open In Colab]({BADGE})]({target})\n\n{quote}{rest.lstrip(chr(10))}"
 
 
 def _keep_output(output, book: Book) -> bool:
@@ -653,56 +666,41 @@ def chapter_docs(build_dir: Path) -> list[str]:
                   if ".ipynb_checkpoints" not in p.parts)
 
 
-def cached_execution(cache_dir: Path, source: Path):
-    """The notebook ``source`` as jupyter-cache in ``cache_dir`` holds it executed, or None.
-
-    The cache matches a notebook by its code cells, so a source whose code changed since the
-    build, or whose execution failed, has no record.
-    """
-    import nbformat
-    from jupyter_cache import get_cache
-
-    try:
-        return get_cache(cache_dir).merge_match_into_notebook(nbformat.read(source, as_version=4))[1]
-    except KeyError:
-        return None
+def _has_outputs(nb) -> bool:
+    return any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
 def executed_notebook(book: Book, doc: str, executed_path: Path):
     """The executed notebook of ``doc`` with all its outputs.
 
-    myst-nb 1.4 writes ``jupyter_execute/<doc>.ipynb`` with outputs only when it executed the
-    notebook in that build; when it took the outputs from jupyter-cache, the file written there
-    has none. So the outputs come from the build's jupyter-cache when it holds this notebook,
-    and from ``jupyter_execute/`` otherwise (builds with ``execute_notebooks: force`` or ``auto``).
+    In a build assembled by :mod:`dlbook.build` the page's source file is the executed notebook;
+    a one-step build that executed the sources wrote it to ``jupyter_execute/`` (``executed_path``).
     """
     import nbformat
 
     source = book.sources.get(doc)
-    if book.cache_dir and book.cache_dir.is_dir() and source and source.is_file():
-        merged = cached_execution(book.cache_dir, source)
-        if merged is not None:
-            return merged
-        # not cached (or the source changed since): fall back to jupyter_execute
+    if source and source.is_file():
+        nb = nbformat.read(source, as_version=4)
+        if _has_outputs(nb):
+            return nb
     if not executed_path.is_file():
         raise ColabError(f"{executed_path} is missing; {FIX}.")
     nb = nbformat.read(executed_path, as_version=4)
-    if not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+    if not _has_outputs(nb):
         raise ColabError(
-            f"{doc}: the build holds no executed outputs for it (not in {book.cache_dir} and none "
-            f"in {executed_path}); the notebook changed since the build or was not executed: "
-            f"{FIX}.")
+            f"{doc}: the build holds no executed outputs for it (none in its source {source} nor "
+            f"in {executed_path}); the chapter was not executed: {FIX}.")
     return nb
 
 
-def convert_build(build_dir, out=None, log=print) -> list[Path]:
+def convert_build(build_dir, out=None, log=print, root=None) -> list[Path]:
     """Write a Colab-ready copy of every executed notebook of ``build_dir``; return the paths."""
     import nbformat
 
     build_dir = Path(build_dir)
     if not build_dir.is_dir():
         raise ColabError(f"{build_dir} does not exist; {FIX}, then pass its _build folder.")
-    book = load_book(build_dir, log)
+    book = load_book(build_dir, log, root)
     out = Path(out) if out else build_dir / "colab"
     docs = chapter_docs(build_dir)
     if not docs:

@@ -1,8 +1,9 @@
 """Shared test settings (quiet TensorFlow, fast mode, the repository root) and the one book build.
 
 Every notebook executes exactly once per test session: the ``book_build`` fixture builds the whole
-book in fast mode, and the tests of notebook execution, the rendered pages, the Colab copies and
-the browser all read that one build.
+book in fast mode the way ``make book`` does (:mod:`dlbook.build`: each chapter executed into its
+own product, then the site assembled once from them), and the tests of notebook execution, the
+rendered pages, the Colab copies and the browser all read that one build.
 """
 
 import os
@@ -25,54 +26,71 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("DLBOOK_MODE", "fast")
 
 ROOT = Path(__file__).resolve().parents[1]
-# `jupyter-book build --path-output X` writes X/_build/{html,jupyter_execute,.doctrees,...}.
+# `jupyter-book build --path-output X` writes X/_build/{html,jupyter_execute,.doctrees,...}; the
+# executed chapters are in X/_build/executed/fast/.
 BUILD_ROOT = ROOT / "_build" / "test"
 BUILD_LOG = BUILD_ROOT / "build.log"
 
 
-def build_book(path_output: Path, fresh: bool = True) -> subprocess.CompletedProcess:
-    """Build the book in fast mode into ``path_output`` with warnings as errors; log to build.log.
+def build_book(path_output: Path, fresh: bool = True) -> Path:
+    """Build the book in fast mode into ``path_output/_build`` as ``make book`` does: execute every
+    chapter whose product is not current, then assemble the site with warnings as errors. The
+    execution log and jupyter-book's output go to ``path_output/build.log``, which starts with
+    ``exit status 0`` when everything succeeded.
 
-    ``fresh`` removes an earlier build first, so its jupyter-cache cannot hand back outputs made
-    by older code (the cache is keyed on the notebook's code cells, not on ``dlbook``).
+    ``fresh`` removes an earlier build first, so every chapter executes with the code under test.
+    A chapter that fails leaves no product; the site is assembled anyway (its page then shows the
+    source without outputs), so the other chapters' tests still run and the failed one's tests
+    name it.
     """
     import shutil
 
+    from dlbook import build
+
     if fresh and path_output.exists():
         shutil.rmtree(path_output)
-    path_output.mkdir(parents=True, exist_ok=True)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(path_output), "--warningiserror", "--keep-going"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, DLBOOK_MODE="fast"),
-        cwd=ROOT,
-    )
-    (path_output / "build.log").write_text(
-        f"exit status {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+    build_dir = path_output / "_build"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    lines, status = [], 0
+    try:
+        build.execute(ROOT, build_dir, "fast", log=lines.append)
+    except build.BuildError as exc:
+        lines.append(str(exc))
+        status = 1
+    try:
+        result = build.assemble(ROOT, build_dir, "fast", missing="source", colab=False,
+                                log=lines.append, echo=False)
+        lines += [result.stdout, result.stderr]
+    except build.BuildError as exc:
+        lines.append(str(exc))
+        status = status or 2
+    (path_output / "build.log").write_text(f"exit status {status}\n" + "\n".join(lines))
+    return build_dir
 
 
 @pytest.fixture(scope="session")
 def book_build() -> Path:
     """The fast-mode build of the whole book (``_build/test/_build``), made once per session.
 
-    Set ``DLBOOK_REUSE_BUILD=1`` to keep an earlier build's execution cache while iterating on
-    tests (jupyter-cache then re-executes only notebooks whose code changed); ``make test`` and CI
-    always build afresh.
+    Set ``DLBOOK_REUSE_BUILD=1`` to keep the earlier build's executed chapters while iterating on
+    tests (only chapters whose content key changed execute again, and the site is assembled
+    anew); ``make test`` and CI always build afresh.
     """
-    build_book(BUILD_ROOT, fresh=os.environ.get("DLBOOK_REUSE_BUILD") != "1")
-    return BUILD_ROOT / "_build"
+    return build_book(BUILD_ROOT, fresh=os.environ.get("DLBOOK_REUSE_BUILD") != "1")
 
 
 def executed_notebook(build: Path, source: Path):
     """The notebook ``source`` as the build executed it (outputs, execution counts), or None.
 
-    myst-nb's copies in ``jupyter_execute/`` carry no outputs when execution is cached, so the
-    executed notebook comes from the build's jupyter-cache, matched on the source's code cells.
-    A notebook whose execution failed has no cache record: then None.
+    It is the chapter's product, ``executed/fast/<name>.ipynb``, when its key is that of the
+    current source; a chapter whose execution failed has none (its error is in
+    ``executed/fast/<name>.err.log``).
     """
-    from dlbook.colab import cached_execution
+    import nbformat
 
-    return cached_execution(build / ".jupyter_cache", source)
+    from dlbook import build as dlbuild
+
+    path = dlbuild.product(build, "fast", source)[0]
+    if not dlbuild.is_current(build, ROOT, "fast", source):
+        return None
+    return nbformat.read(path, as_version=4)

