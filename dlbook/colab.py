@@ -576,9 +576,12 @@ def convert_notebook(nb, page: Page, name: str):
                                         run_note(run, colab=True) if run else None)
             cell.pop("attachments", None)
         elif cell.cell_type == "code":
+            tags = set(cell.metadata.get("tags", []))
             if not pinned and "google.colab" in cell.source:  # the setup cell: install dlbook
                 cell.source, pinned = install_cell(book), 1
-            tags = set(cell.metadata.get("tags", []))
+                # the site folds the source's guard; the copy's install cell is for reading
+                tags.discard("hide-cell")
+                cell.metadata["tags"] = sorted(tags)
             if tags & {"remove-output", "remove-cell"}:
                 cell.outputs = []
             if "hide-cell" in tags:  # folded on the site (worked answers): folded here too

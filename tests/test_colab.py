@@ -207,7 +207,7 @@ def _synthetic_notebook():
         nbformat.v4.new_markdown_cell("# T\n\nWhat this chapter does."),
         nbformat.v4.new_code_cell(
             'import sys\nif "google.colab" in sys.modules:\n    raise RuntimeError("open the copy")',
-            execution_count=1,
+            execution_count=1, metadata={"tags": ["hide-cell"]},
             outputs=[nbformat.v4.new_output("stream", name="stderr", text="TF noise\n"),
                      nbformat.v4.new_output("stream", name="stdout", text="ok\n")]),
         nbformat.v4.new_code_cell("glue('n', 1)", execution_count=2, outputs=[
@@ -228,6 +228,8 @@ def test_notebook_pins_install_points_badge_and_drops_glue_and_stderr_outputs(pa
     copy, pinned = colab.convert_notebook(nb, page, "x")
     assert pinned == 1
     assert copy.cells[1].source == colab.install_cell(page.book)
+    # the site folds the source's guard (hide-cell); the copy's install cell is shown, not folded
+    assert "cellView" not in copy.cells[1].metadata and "hide-cell" not in copy.cells[1].metadata["tags"]
     assert "git+https://github.com/o/r@0123456789abcdef0123456789abcdef01234567" in copy.cells[1].source
     title = copy.cells[0].source.splitlines()
     assert title[0] == "# T" and title[-1] == "What this chapter does."

@@ -40,6 +40,9 @@ def test_chapter_template(path):
     # The first code cell is the Colab guard. The repository URL lives in _config.yml alone: the
     # build writes the pinned install of dlbook into the Colab copy's first cell (dlbook.colab).
     assert "google.colab" in setup, f"{path.name}: first code cell lacks the Colab guard"
+    # It only matters in Colab, so the site folds it: readers should not meet it first.
+    assert "hide-cell" in code[0]["metadata"].get("tags", []), (
+        f"{path.name}: tag the Colab guard cell hide-cell, so the site folds it")
     assert "git+" not in setup and "github.com" not in setup, (
         f"{path.name}: the first code cell names a repository; keep the URL in _config.yml only")
     # No Colab badge in the source: on the site the launch button opens the Colab copy, and the
