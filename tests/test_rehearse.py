@@ -116,3 +116,29 @@ def test_two_logical_cpus_train_as_one(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     runs = json.loads(out.read_text())["loops"]["runs"]
     assert runs["recipe_mirrored"]["replicas"] == 2 and runs["recipe"]["replicas"] == 1
+
+
+def test_make_rehearse_entry_point_combines_loops_and_chapters(monkeypatch, tmp_path):
+    """``python -m dlbook.rehearse all`` (what make rehearse runs): the loops' fresh process and
+    the chapters are stubbed; their results are combined and a failure fails the whole."""
+    loops_json = {"loops": {"runs": {}, "checks": [{"run": "fit_mirrored", "kind": "mirrored",
+                                                     "ok": True}]}, "seconds": 1.0}
+
+    def fake_loops(command, cwd):
+        out = Path(command[command.index("--json") + 1])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(loops_json))
+        return subprocess.CompletedProcess(command, 0)
+
+    chapter = {"chapter": "01_x.ipynb", "seconds": 1.0, "policy": "float32", "models": 0,
+               "problems": [], "ok": True}
+    monkeypatch.setattr(rehearse.subprocess, "run", fake_loops)
+    monkeypatch.setattr(rehearse, "chapter_paths", lambda only: [Path("01_x.ipynb")])
+    monkeypatch.setattr(rehearse, "rehearse_chapter", lambda path: dict(chapter))
+    out = tmp_path / "all.json"
+    assert rehearse.main(["all", "--json", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["loops"]["checks"] == loops_json["loops"]["checks"]
+    assert written["chapters"] == [chapter]
+    chapter.update(ok=False, problems=["model 'net' computes in ['float16']"])
+    assert rehearse.main(["all", "--json", str(out)]) == 1
