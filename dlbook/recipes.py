@@ -90,8 +90,9 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     """
 
     def __init__(self, *args, **kwargs):
-        if "synchronized" not in kwargs and keras.backend.backend() == "tensorflow":
-            kwargs["synchronized"] = tf.distribute.get_strategy().num_replicas_in_sync > 1
+        if ("synchronized" not in kwargs and keras.backend.backend() == "tensorflow"
+                and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+            kwargs["synchronized"] = True
         super().__init__(*args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
@@ -99,7 +100,7 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
         # BatchNormalization does, so it is left to the parent class; so is a synchronized one.
         fusable = (bool(training) and self.trainable and keras.backend.backend() == "tensorflow"
                    and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                   and self.center and self.scale and not self.synchronized)
+                   and self.center and self.scale and not getattr(self, "synchronized", False))
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
         # float16 inputs (mixed precision) keep float32 scale, offset and statistics.
