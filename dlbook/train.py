@@ -161,33 +161,43 @@ class PixelShift(keras.layers.RandomTranslation):
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
                  augment=None, seed: int = runtime.DEFAULT_SEED, cache: bool = True):
-    """A ``tf.data`` pipeline from arrays: cache, seeded shuffle, (repeat), batch, augment, prefetch.
+    """A ``tf.data`` pipeline from arrays: seeded shuffle, (repeat), batch, augment, prefetch.
 
     ``repeat=True`` gives an endless dataset for ``fit(..., steps_per_epoch=...)``; every pass
     is reshuffled, and the sequence of batches is the same for the same ``seed``. ``augment`` is
     a Keras layer (e.g. :func:`augmentation`) applied to each training batch.
 
-    Pass ``p`` is shuffled with a seed made of ``seed`` and ``p`` alone. (``shuffle`` with
-    ``reshuffle_each_iteration=True`` would give every new *iterator* of the dataset the next
-    order, and Keras makes a different number of iterators under ``tf.distribute``, so two
-    devices trained on other batches than one: the rehearsal of the GPU paths found it.)
+    Pass ``p`` is in the order of a stateless permutation seeded by ``(seed, p)`` alone, and
+    each batch is gathered from the arrays by its indices. (``Dataset.shuffle`` with
+    ``reshuffle_each_iteration=True`` gives every new *iterator* of the dataset the next order,
+    and Keras makes a different number of iterators under ``tf.distribute``, so two devices
+    trained on other batches than one: the rehearsal of the GPU paths found it.) ``cache``
+    caches the unshuffled pipeline; a shuffled one reads the arrays in memory.
 
     >>> import numpy as np
     >>> ds = make_dataset(np.zeros((10, 4, 4, 1), "float32"), np.arange(10), 4, repeat=False)
     >>> [int(b[0].shape[0]) for b in ds]
     [4, 4, 2]
     """
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if cache:
-        ds = ds.cache()
     if shuffle:
-        examples, base = len(x), ds
+        images, labels = tf.constant(x), tf.constant(y)
+        examples = len(x)
+
+        def one_pass(p):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(examples, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), p]))
+            return tf.data.Dataset.from_tensor_slices(order)
+
         passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
-        ds = passes.flat_map(lambda p: base.shuffle(
-            examples, seed=seed * 1_000_003 + p, reshuffle_each_iteration=False))
-    elif repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size)
+        ds = passes.flat_map(one_pass).batch(batch_size).map(
+            lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if cache:
+            ds = ds.cache()
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size)
     if augment is not None:
         # One call at a time: the Keras layers draw from a stateful seed generator, so parallel
         # calls would hand the random draws to batches in a different order on every run.
