@@ -22,6 +22,11 @@
 #   make oldest    every notebook (fast mode) on the oldest versions pyproject.toml allows, with
 #                  dlbook pip-installed as in Colab, in its own .venv-oldest (.ci/oldest.py);
 #                  ONLY=03: one chapter
+#   make rehearse  the GPU code paths on the CPU (dlbook/rehearse.py): every training loop
+#                  of dlbook under MirroredStrategy over two logical CPUs, with XLA and in mixed
+#                  float16, compared with one float32 device; then every chapter in fast mode with
+#                  DLBOOK_PRECISION=mixed_float16, its kernel's dtypes checked. ONLY=06: one
+#                  chapter (after the loops). Results: _build/rehearse.json
 #   make clean     remove build outputs (the executed notebooks too) and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook;
 # install also runs `npm ci` in site/ (MathJax 3, pinned in site/package-lock.json), which the
@@ -44,7 +49,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test oldest bench figures assignments colab-rehearsal clean
+.PHONY: install data book test oldest rehearse bench figures assignments colab-rehearsal clean
 
 install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
@@ -79,6 +84,9 @@ test: data $(TOOLS_NODE_STAMP)
 
 oldest: data
 	DLBOOK_MODE=fast $(PY) .ci/oldest.py --venv $(OLDEST_VENV) $(if $(ONLY),--only $(ONLY),)
+
+rehearse: data
+	$(PY) -m dlbook.rehearse all $(if $(ONLY),--only $(ONLY),) --json _build/rehearse.json
 
 bench: data
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),) \

@@ -80,16 +80,27 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     Keras layer unchanged, and it saves and loads like it (registered as
     ``"dlbook>FusedBatchNorm"``).
 
-    >>> FusedBatchNorm(momentum=0.9).momentum
-    0.9
+    Built inside the scope of a strategy with several replicas (``MirroredStrategy`` over two
+    GPUs), the layer is ``synchronized``: each training step normalises with the statistics of
+    the whole global batch, gathered across the replicas, so two devices train the same network
+    as one does (the fused kernel sees only its replica's half of the batch and is not used then).
+
+    >>> FusedBatchNorm(momentum=0.9).momentum, FusedBatchNorm().synchronized
+    (0.9, False)
     """
+
+    def __init__(self, *args, **kwargs):
+        if ("synchronized" not in kwargs and keras.backend.backend() == "tensorflow"
+                and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+            kwargs["synchronized"] = True
+        super().__init__(*args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         # A frozen layer (trainable=False) normalises with its moving statistics, as Keras' own
-        # BatchNormalization does, so it is left to the parent class.
+        # BatchNormalization does, so it is left to the parent class; so is a synchronized one.
         fusable = (bool(training) and self.trainable and keras.backend.backend() == "tensorflow"
                    and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                   and self.center and self.scale)
+                   and self.center and self.scale and not getattr(self, "synchronized", False))
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
         # float16 inputs (mixed precision) keep float32 scale, offset and statistics.
@@ -200,11 +211,13 @@ def reference_config(mode: str | None = None, minutes: int = 5,
 
 
 def train_reference(x, y, validation_data=None, mode: str | None = None, targets=(),
-                    seed: int = runtime.DEFAULT_SEED, verbose: int = 2, **overrides):
+                    seed: int = runtime.DEFAULT_SEED, verbose: int = 2, strategy=None,
+                    **overrides):
     """Build and train the reference model; return ``(model, result)``.
 
     ``overrides`` replace entries of :func:`reference_config` (e.g. ``epochs=3``; ``model=``
-    a dict of :func:`reference_model` arguments).
+    a dict of :func:`reference_model` arguments). ``strategy`` (a ``tf.distribute`` strategy,
+    e.g. :func:`dlbook.runtime.make_strategy`) builds and trains the model on its devices.
 
     >>> model, result = train_reference(x, y, (xt, yt), targets=(0.93,))  # doctest: +SKIP
     >>> result.time_to[0.93]                                              # doctest: +SKIP
@@ -212,7 +225,8 @@ def train_reference(x, y, validation_data=None, mode: str | None = None, targets
     mode = mode or runtime.current_mode()
     config = {**reference_config(mode), **overrides}
     runtime.seed_everything(seed)
-    model = reference_model(**config.pop("model"))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = reference_model(**config.pop("model"))
     augment = config.pop("augment")
     if augment is True:
         augment = train.augmentation(pad=2, flip=True, seed=seed)

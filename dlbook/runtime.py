@@ -197,13 +197,16 @@ def resolve_policy(env_value: str | None, devices: Devices,
     ('float32', 'CPU without bfloat16 instructions (no AMX-BF16 or AVX-512 BF16)')
     >>> resolve_policy("mixed_bfloat16", Devices(gpus=0))
     ('mixed_bfloat16', 'set by DLBOOK_PRECISION')
-    >>> resolve_policy("mixed_bfloat16", Devices(gpus=0), allow_mixed_precision=False)[0]
-    'float32'
+    >>> resolve_policy("mixed_float16", Devices(gpus=0), allow_mixed_precision=False)
+    ('float32', 'this chapter compares exact float32 values; DLBOOK_PRECISION=mixed_float16 not used')
     """
-    if not allow_mixed_precision:
-        return "float32", "this chapter compares exact float32 values"
     value = _setting(PRECISION_ENV, env_value, POLICIES, f"use one of {', '.join(POLICIES)}",
                      "a precision policy")
+    if not allow_mixed_precision:
+        reason = "this chapter compares exact float32 values"
+        if value and value != "float32":  # an override that is not followed is announced
+            reason += f"; {PRECISION_ENV}={value} not used"
+        return "float32", reason
     if value:
         return value, f"set by {PRECISION_ENV}"
     return precision_policy(devices), choose_mixed_precision(devices)[1]
@@ -328,8 +331,10 @@ def describe(rt: Runtime) -> str:
         hw = f"CPU only ({d.cpus} cores"
         hw += f", {d.cpu_model}, {vector_isa(d.cpu_flags)})" if d.cpu_model else ")"
     where = " | Colab" if d.colab else ""
-    # float32 is the default and needs no reason; reduced precision says what chose it.
-    why = f" ({rt.policy_reason})" if rt.policy != "float32" and rt.policy_reason else ""
+    # float32 is the default and needs no reason; reduced precision says what chose it, and so
+    # does a DLBOOK_PRECISION that the chapter did not follow.
+    why = (f" ({rt.policy_reason})" if rt.policy_reason and (
+        rt.policy != "float32" or PRECISION_ENV in rt.policy_reason) else "")
     return (
         f"dlbook: mode={rt.mode} ({rt.mode_reason}) | TensorFlow {tf.__version__}, "
         f"Keras {keras.__version__} | {hw} | precision {rt.policy}{why} | "

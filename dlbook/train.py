@@ -48,7 +48,8 @@ __all__ = [
     "augmentation", "make_dataset",
     "PixelShift", "WarmupCosineSchedule",
     "one_cycle", "cosine_warmup", "step_decay", "make_schedule", "make_optimizer",
-    "SparseSmoothedCrossentropy", "EpochTimer", "TrainResult", "check_inputs", "fit",
+    "SparseSmoothedCrossentropy", "EpochTimer", "TrainResult", "check_inputs",
+    "distribution_scope", "fit",
 ]
 
 SCHEDULES = ("one_cycle", "cosine", "step", "constant")
@@ -160,25 +161,43 @@ class PixelShift(keras.layers.RandomTranslation):
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
                  augment=None, seed: int = runtime.DEFAULT_SEED, cache: bool = True):
-    """A ``tf.data`` pipeline from arrays: cache, seeded shuffle, (repeat), batch, augment, prefetch.
+    """A ``tf.data`` pipeline from arrays: seeded shuffle, (repeat), batch, augment, prefetch.
 
     ``repeat=True`` gives an endless dataset for ``fit(..., steps_per_epoch=...)``; every pass
     is reshuffled, and the sequence of batches is the same for the same ``seed``. ``augment`` is
     a Keras layer (e.g. :func:`augmentation`) applied to each training batch.
+
+    Pass ``p`` is in the order of a stateless permutation seeded by ``(seed, p)`` alone, and
+    each batch is gathered from the arrays by its indices. (``Dataset.shuffle`` with
+    ``reshuffle_each_iteration=True`` gives every new *iterator* of the dataset the next order,
+    and Keras makes a different number of iterators under ``tf.distribute``, so two devices
+    trained on other batches than one: the rehearsal of the GPU paths found it.) ``cache``
+    caches the unshuffled pipeline; a shuffled one reads the arrays in memory.
 
     >>> import numpy as np
     >>> ds = make_dataset(np.zeros((10, 4, 4, 1), "float32"), np.arange(10), 4, repeat=False)
     >>> [int(b[0].shape[0]) for b in ds]
     [4, 4, 2]
     """
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if cache:
-        ds = ds.cache()
     if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size)
+        images, labels = tf.constant(x), tf.constant(y)
+        examples = len(x)
+
+        def one_pass(p):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(examples, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), p]))
+            return tf.data.Dataset.from_tensor_slices(order)
+
+        passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+        ds = passes.flat_map(one_pass).batch(batch_size).map(
+            lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if cache:
+            ds = ds.cache()
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size)
     if augment is not None:
         # One call at a time: the Keras layers draw from a stateful seed generator, so parallel
         # calls would hand the random draws to batches in a different order on every run.
@@ -477,6 +496,19 @@ def check_inputs(model, x, y, batch_size: int, mode: str, name_x: str = "x", nam
 
 
 # --------------------------------------------------------------------------- fit
+def distribution_scope(model):
+    """The scope of the ``tf.distribute`` strategy ``model`` was built in (a no-op scope for a
+    model built outside any): compile and create optimizers inside it.
+
+    >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> with distribution_scope(m):
+    ...     tf.distribute.get_strategy().num_replicas_in_sync
+    1
+    """
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    return strategy.scope()
+
+
 @dataclass
 class TrainResult:
     """What :func:`fit` returns: the Keras history, per-epoch timings and times to targets."""
@@ -538,18 +570,21 @@ def fit(model, x, y, *, validation_data=None, epochs: int = 10, batch_size: int 
 
     steps_per_epoch = math.ceil(len(x) / batch_size)
     total_steps = steps_per_epoch * int(epochs)
-    if isinstance(optimizer, str):
-        if optimizer not in OPTIMIZERS:
-            make_optimizer(optimizer, 0.1)  # raises the ValueError naming it
-        lr = make_schedule(schedule, learning_rate, total_steps, steps_per_epoch,
-                           warmup_fraction, boundaries_epochs)
-        optimizer = make_optimizer(optimizer, lr, momentum, weight_decay)
     if augment is True:
         augment = augmentation(seed=seed)
-
-    model.compile(optimizer=optimizer, loss=SparseSmoothedCrossentropy(label_smoothing),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  jit_compile=bool(jit_compile))
+    # A model built inside a tf.distribute strategy's scope (MirroredStrategy over several GPUs)
+    # trains under that strategy; its optimizer and metrics must be made in the same scope, or
+    # Keras stops with "Mixing different tf.distribute.Strategy objects".
+    with distribution_scope(model):
+        if isinstance(optimizer, str):
+            if optimizer not in OPTIMIZERS:
+                make_optimizer(optimizer, 0.1)  # raises the ValueError naming it
+            lr = make_schedule(schedule, learning_rate, total_steps, steps_per_epoch,
+                               warmup_fraction, boundaries_epochs)
+            optimizer = make_optimizer(optimizer, lr, momentum, weight_decay)
+        model.compile(optimizer=optimizer, loss=SparseSmoothedCrossentropy(label_smoothing),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                      jit_compile=bool(jit_compile))
     train_ds = make_dataset(x, y, batch_size, shuffle=True, repeat=True, augment=augment,
                             seed=seed)
     val_ds = None

@@ -165,6 +165,13 @@ def test_setup_keeps_float32_for_exact_chapters_whatever_the_environment(monkeyp
         rt = runtime.setup(allow_mixed_precision=False, quiet=True)
         assert rt.policy == "float32"
         assert keras.mixed_precision.global_policy().name == "float32"
+        # the override it does not follow is announced in the setup line
+        assert ("precision float32 (this chapter compares exact float32 values; "
+                "DLBOOK_PRECISION=mixed_bfloat16 not used)") in runtime.describe(rt)
+        monkeypatch.setenv("DLBOOK_PRECISION", "float32")
+        rt = runtime.setup(allow_mixed_precision=False, quiet=True)
+        assert "precision float32 |" in runtime.describe(rt)  # nothing ignored, nothing said
+        monkeypatch.setenv("DLBOOK_PRECISION", "mixed_bfloat16")
         rt = runtime.setup(quiet=True)
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
         assert rt.policy_reason == "set by DLBOOK_PRECISION"

@@ -37,6 +37,22 @@ def test_pipeline_is_seeded_repeatable_and_repeats_with_full_batches():
     assert not np.array_equal(labels[:50], labels[50:100])  # the second pass is reshuffled
 
 
+def test_pipeline_order_does_not_depend_on_iterators_made_before():
+    # Keras makes a different number of iterators of the training dataset under tf.distribute;
+    # the batches must not depend on it, or two devices train on other data than one.
+    x, y = _images(40)
+    y = np.arange(40)
+    ds = train.make_dataset(x, y, 8, seed=5)
+    next(iter(ds))  # a spare iterator, as Keras makes one
+    after_spare = _batches(ds, 10)
+    fresh = _batches(train.make_dataset(x, y, 8, seed=5), 10)
+    for (_, ya), (_, yb) in zip(after_spare, fresh):
+        np.testing.assert_array_equal(ya, yb)
+    labels = np.concatenate([b[1] for b in fresh])
+    assert sorted(labels[40:80]) == list(range(40))  # the second pass is a whole pass
+    assert not np.array_equal(labels[:40], labels[40:80])  # in another order
+
+
 def test_finite_pipeline_keeps_order_without_shuffle():
     x, y = _images(10)
     batches = list(train.make_dataset(x, np.arange(10), 4, shuffle=False, repeat=False))
