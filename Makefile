@@ -10,7 +10,8 @@
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
 #                  MODE=full [ONLY=04]: the notebooks in full mode -> bench/results_full.json
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s);
-#                  the executed notebooks are kept in _build/bench/<mode>/ to read their numbers
+#                  each measured run is kept as the chapter's build product in
+#                  _build/executed/<mode>/, so make book shows the run that was measured
 #   make figures   redraw every figure in DL_images/
 #   make assignments  the autograded assignments: for every master in notebooks/exercises/, the
 #                  student notebook and the autograder in _build/assignments/<chapter>/ (otter

@@ -126,32 +126,35 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def run_one(path: Path, timeout: int, keep_in: Path | None = None) -> dict:
-    """Execute one notebook in this process's kernel child; return wall time and peak memory.
+def run_one(path: Path, timeout: int, build_dir: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel, a child of this process; return its wall time
+    and the kernel's peak memory.
 
-    The executed copy goes to ``keep_in`` (default ``_build/bench/<mode>/``)."""
-    import nbformat
-    from nbclient import NotebookClient
+    The run goes through ``dlbook.build``: the executed notebook is kept as the chapter's build
+    product in ``build_dir/executed/<mode>/`` (default ``_build``), with its content key, so
+    ``make book`` shows the very run that was measured instead of executing the chapter again.
+    """
+    import datetime
 
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    from dlbook import build
+
+    mode = os.environ.get("DLBOOK_MODE", "fast")
+    build_dir = Path(build_dir) if build_dir else ROOT / "_build"
     load_before = os.getloadavg()[0]
+    started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
-    error = None
+    error = nb = None
     try:
-        client.execute()
+        nb, describe = build.execute_notebook(path, mode, timeout)
     except Exception as exc:  # report, don't hide: the table shows the failure
         # nbclient's CellExecutionError carries the notebook's own exception name and message.
         name = getattr(exc, "ename", None) or type(exc).__name__
         value = getattr(exc, "evalue", None) or (str(exc).splitlines() or [""])[0]
         error = f"{name}: {value}"[:300]
+        build.discard(build_dir, mode, path, exc)
     wall = time.perf_counter() - start
-    # Keep the executed copy: its outputs are the numbers a full-mode run produced (the book's
-    # site shows fast mode only), readable without running the chapter again.
-    keep_in = keep_in or ROOT / "_build" / "bench" / os.environ.get("DLBOOK_MODE", "fast")
-    keep_in.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, keep_in / path.name)
+    if nb is not None:
+        build.store(ROOT, build_dir, mode, path, nb, describe, started)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     # The 1-minute load average before and after: a wall time taken while other work shared
     # the cores (load above the core count) is not comparable with a quiet run.
@@ -200,12 +203,15 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="only the notebooks whose name contains this text")
     parser.add_argument("--out", type=Path, help="results file (default bench/results.json, "
                         "or bench/results_full.json in full mode)")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "_build",
+                        help="where the executed notebooks are kept as dlbook.build products "
+                        "(default _build: make book then shows the measured runs)")
     parser.add_argument("--no-training", action="store_true",
                         help="skip the training benchmark (bench/training.py)")
     args = parser.parse_args(argv)
 
     if args.one:
-        print(json.dumps(run_one(args.one, args.timeout)))
+        print(json.dumps(run_one(args.one, args.timeout, args.build_dir)))
         return 0
     if args.scenes:
         print(json.dumps(measure_scenes(args.quick)))
@@ -219,7 +225,8 @@ def main(argv=None) -> int:
         paths = paths[:1]
     rows = []
     for path in paths:
-        proc = subprocess.run([sys.executable, __file__, "--one", str(path), "--timeout", str(args.timeout)],
+        proc = subprocess.run([sys.executable, __file__, "--one", str(path), "--timeout", str(args.timeout),
+                               "--build-dir", str(args.build_dir)],
                               capture_output=True, text=True, env=env, cwd=ROOT)
         if proc.returncode != 0:
             rows.append({"notebook": path.stem, "wall_s": None, "peak_mib": None,

@@ -240,6 +240,44 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def store(root: Path, build_dir: Path, mode: str, notebook: Path, nb, describe: str,
+          started: datetime.datetime) -> dict:
+    """Keep ``nb``, the executed ``notebook``, as its product in ``build_dir/executed/<mode>/``,
+    with the run's record in its metadata and its content key beside it; return the record.
+
+    ``make book`` and ``make bench`` both store their runs here, so a chapter measured by the
+    benchmark is the very run its page shows.
+    """
+    import nbformat
+
+    root = Path(root)
+    nb_path, key_path = product(build_dir, mode, notebook)
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    key = content_key(root, notebook, mode)
+    info = run_info(root, mode, describe, started)
+    nb.metadata.setdefault("dlbook", {})["run"] = {**info, "key": key}
+    key_path.unlink(missing_ok=True)  # the notebook first, then its key: never a key alone
+    _write_atomic(nb_path, nbformat.writes(nb) + "\n")
+    _write_atomic(key_path, key + "\n")
+    nb_path.with_suffix(".err.log").unlink(missing_ok=True)
+    return info
+
+
+def discard(build_dir: Path, mode: str, notebook: Path, exc: BaseException) -> Path:
+    """Remove a failed chapter's stale product and write its error next to where it was;
+    return the error file."""
+    nb_path, key_path = product(build_dir, mode, notebook)
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (nb_path, key_path):
+        stale.unlink(missing_ok=True)
+    # nbclient's CellExecutionError holds the cell's own traceback; anything else (a kernel that
+    # died, a timeout) gets ours.
+    detail = str(exc) if hasattr(exc, "ename") else "".join(traceback.format_exception(exc))
+    err_path = nb_path.with_suffix(".err.log")
+    err_path.write_text(detail + "\n", encoding="utf-8")
+    return err_path
+
+
 def execute(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", only=None,
             force: bool = False, timeout: int | None = None, log=print,
             runner=execute_notebook) -> dict:
@@ -249,47 +287,32 @@ def execute(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast"
     Raises :class:`BuildError` at the end, naming every chapter that failed and its error, after
     the other chapters ran (their products are kept).
     """
-    import nbformat
-
     _check_mode(mode)
     root = Path(root)
     build_dir = Path(build_dir) if build_dir else root / "_build"
     timeout = timeout or cell_timeout(root)
     status, failures = {}, {}
     for notebook in select(chapters(root), only):
-        nb_path, key_path = product(build_dir, mode, notebook)
-        err_path = nb_path.with_suffix(".err.log")
         key = content_key(root, notebook, mode)
         if not force and is_current(build_dir, root, mode, notebook):
             status[notebook.stem] = "reused"
             log(f"dlbook.build: {notebook.stem} ({mode}) is up to date (key {key}): not executed")
             continue
-        nb_path.parent.mkdir(parents=True, exist_ok=True)
         log(f"dlbook.build: executing {notebook.stem} in {mode} mode (key {key}) ...")
         started = datetime.datetime.now(datetime.timezone.utc)
         try:
             nb, describe = runner(notebook, mode, timeout)
         except Exception as exc:  # the chapter's own error, reported, never hidden
-            for stale in (nb_path, key_path):
-                stale.unlink(missing_ok=True)
-            # nbclient's CellExecutionError holds the cell's own traceback; anything else (a
-            # kernel that died, a timeout) gets ours.
-            detail = (str(exc) if hasattr(exc, "ename") else
-                      "".join(traceback.format_exception(exc)))
-            err_path.write_text(detail + "\n", encoding="utf-8")
+            err_path = discard(build_dir, mode, notebook, exc)
             status[notebook.stem] = "failed"
             failures[notebook.stem] = (err_path, exc)
             log(f"dlbook.build: {notebook.stem} FAILED in {mode} mode; no product kept, the error "
                 f"is in {err_path}")
             continue
-        info = run_info(root, mode, describe, started)
-        nb.metadata.setdefault("dlbook", {})["run"] = {**info, "key": key}
-        key_path.unlink(missing_ok=True)  # the notebook first, then its key: never a key alone
-        _write_atomic(nb_path, nbformat.writes(nb) + "\n")
-        _write_atomic(key_path, key + "\n")
-        err_path.unlink(missing_ok=True)
+        info = store(root, build_dir, mode, notebook, nb, describe, started)
         status[notebook.stem] = "executed"
-        log(f"dlbook.build: {notebook.stem} ({mode}) executed in {info['wall_s']:.0f} s -> {nb_path}")
+        log(f"dlbook.build: {notebook.stem} ({mode}) executed in {info['wall_s']:.0f} s -> "
+            f"{product(build_dir, mode, notebook)[0]}")
     if failures:
         detail = "\n\n".join(f"{stem} (log {err}):\n{_tail(err.read_text())}"
                              for stem, (err, exc) in failures.items())

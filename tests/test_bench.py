@@ -25,10 +25,15 @@ def write_notebook(path, *sources):
 def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
     path = tmp_path / "probe.ipynb"
     write_notebook(path, "import time, numpy as np\nblock = np.ones(300 * 2**20 // 8)\ntime.sleep(1.0)")
-    row = bench.run_one(path, timeout=120, keep_in=tmp_path / "executed")
+    row = bench.run_one(path, timeout=120, build_dir=tmp_path / "_build")
     assert row["error"] is None
-    kept = nbformat.read(tmp_path / "executed" / "probe.ipynb", as_version=4)
+    # The run is kept as a dlbook.build product: the executed copy, its record, its key.
+    kept = nbformat.read(tmp_path / "_build" / "executed" / "fast" / "probe.ipynb", as_version=4)
     assert kept.cells[0].execution_count == 1  # the executed copy, not the source
+    assert len(kept.cells) == 1  # the run-description cell is not left in the product
+    assert kept.metadata["dlbook"]["run"]["mode"] == "fast"
+    key = (tmp_path / "_build" / "executed" / "fast" / "probe.key").read_text().strip()
+    assert key == kept.metadata["dlbook"]["run"]["key"]
     assert row["wall_s"] >= 1.0
     assert row["peak_mib"] >= 300  # the kernel held a 300 MiB array
 
@@ -36,9 +41,11 @@ def test_run_one_measures_time_and_kernel_peak_memory(tmp_path):
 def test_run_one_reports_a_failing_notebook(tmp_path):
     path = tmp_path / "broken.ipynb"
     write_notebook(path, "raise RuntimeError('boom')")
-    row = bench.run_one(path, timeout=60, keep_in=tmp_path / "executed")
+    row = bench.run_one(path, timeout=60, build_dir=tmp_path / "_build")
     assert row["error"] == "RuntimeError: boom"
-    assert (tmp_path / "executed" / "broken.ipynb").exists()  # kept to read the traceback
+    folder = tmp_path / "_build" / "executed" / "fast"
+    assert not (folder / "broken.ipynb").exists()  # a failed run leaves no product
+    assert "boom" in (folder / "broken.err.log").read_text()  # its traceback, to read
 
 
 def test_every_notebook_has_a_budget():
@@ -93,7 +100,9 @@ def test_full_mode_rows_accumulate_chapter_by_chapter(tmp_path, monkeypatch):
     write_notebook(probe, "x = 1")
     monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
     monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
-    assert bench.main(["--mode", "full", "--only", "02", "--no-training", "--out", str(out)]) == 0
+    assert bench.main(["--mode", "full", "--only", "02", "--no-training", "--out", str(out),
+                       "--build-dir", str(tmp_path / "_build")]) == 0
+    assert (tmp_path / "_build" / "executed" / "full" / "02_b.key").is_file()
     rows = json.loads(out.read_text())["notebooks"]
     assert [r["notebook"] for r in rows] == ["01_a", "02_b"]
     assert rows[0]["wall_s"] == 100.0 and rows[1]["wall_s"] != 200.0 and rows[1]["error"] is None
@@ -111,7 +120,8 @@ def test_a_fast_run_of_one_chapter_joins_the_record_and_names_its_host(tmp_path,
     write_notebook(probe, "x = 1")
     monkeypatch.setattr(bench, "notebooks", lambda only=None: [probe])
     monkeypatch.setattr(bench, "_visible_gpus", lambda: 0)
-    assert bench.main(["--only", "05", "--no-training", "--out", str(out)]) == 0
+    assert bench.main(["--only", "05", "--no-training", "--out", str(out),
+                       "--build-dir", str(tmp_path / "_build")]) == 0
     result = json.loads(out.read_text())
     assert [r["notebook"] for r in result["notebooks"]] == ["01_a", "05_e"]
     assert result["training"] == {"kept": True} and result["machine"] == other
