@@ -2,6 +2,7 @@
 
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -185,3 +186,51 @@ def test_make_strategy_on_one_device_is_the_default_strategy():
     strategy = runtime.make_strategy(CPU)
     assert strategy.num_replicas_in_sync == 1
     assert strategy is tf.distribute.get_strategy()
+
+
+def _stderr_of(code: str) -> str:
+    import subprocess
+    import sys
+
+    # as a reader's kernel runs: TF_CPP_MIN_LOG_LEVEL unset (it hides some of the lines, not all)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stderr.split("--- after setup ---", 1)[-1]
+
+
+GROUPED_CONV = ("import keras, numpy as np\n"
+                "keras.layers.Conv2D(4, 3, groups=2)(np.zeros((1, 8, 8, 4), 'float32'))\n")
+
+
+def test_setup_keeps_xla_start_up_lines_out_of_the_outputs():
+    # Without it, the first XLA compilation (Keras compiles grouped convolutions with XLA on a
+    # CPU) writes its INFO line to stderr, which Jupyter shows under the cell.
+    bare = _stderr_of("import sys, tensorflow\nprint('--- after setup ---', file=sys.stderr, flush=True)\n"
+                      + GROUPED_CONV)
+    quiet = _stderr_of("import sys\nfrom dlbook import runtime\nruntime.quiet_startup_logs()\n"
+                       "print('--- after setup ---', file=sys.stderr, flush=True)\n" + GROUPED_CONV)
+    native = re.compile(r"^[IWE]\d{4} ", re.M)  # absl's INFO/WARNING/ERROR line prefix
+    if not native.search(bare):
+        pytest.skip("this TensorFlow logs nothing at XLA's start-up: nothing to keep out")
+    assert not native.search(quiet), quiet
+
+
+def test_setup_drops_only_the_retracing_notice():
+    import logging
+
+    from dlbook import runtime
+
+    runtime.quiet_startup_logs()
+    tf_logger = logging.getLogger("tensorflow")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf_logger.addHandler(handler)
+    try:
+        tf_logger.warning("5 out of the last 5 calls to <f> triggered tf.function retracing.")
+        tf_logger.warning("a real warning")
+    finally:
+        tf_logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == ["a real warning"]
