@@ -24,17 +24,26 @@ __all__ = ["wrn_block", "resnext_three_forms", "dense_block", "inverted_residual
            "xception_flows"]
 
 _H, _GAP = 0.55, 0.3  # height of a layer box and the gap between boxes
+_CHAR_W = 0.085  # width of one character of a 10-point label, in the canvases' units
 
 
 def _column(ax, cx, y, layers, width=2.2):
     """Draw ``layers`` (label, colour[, width]) bottom-up centred on ``cx`` from height ``y``,
-    with an arrow into each box; return the height of the top of the last box."""
+    with an arrow into each box; return the height of the top of the last box.
+
+    A box drawn to scale can be narrower than its label: the label then stands to the right of
+    the box, so the width keeps its meaning (:data:`_CHAR_W` per character is the room a label
+    needs at 10 points on these canvases)."""
     for k, layer in enumerate(layers):
         label, colour = layer[:2]
         w = layer[2] if len(layer) > 2 else width
         _arrow(ax, (cx, y), (cx, y + _GAP - 0.02))
         y += _GAP
-        _layer_box(ax, cx - w / 2, y, w, _H, label, colour, fontsize=10)
+        fits = _CHAR_W * max(len(line) for line in label.split("\n")) + 0.15 <= w
+        _layer_box(ax, cx - w / 2, y, w, _H, label if fits else "", colour, fontsize=10)
+        if not fits:
+            ax.text(cx + w / 2 + 0.12, y + _H / 2, label, ha="left", va="center", fontsize=10,
+                    color=PALETTE["ink"])
         y += _H
     return y
 
@@ -62,20 +71,24 @@ def wrn_block(out_dir: Path | str | None = None, k: int = 4, base: int = 16) -> 
     """A pre-activation basic block of width ``base`` next to a wide block of width ``base·k``.
 
     The wide block is the same block with ``k`` times the maps and a dropout layer between the
-    two convolutions; the box widths are drawn in proportion to the number of maps.
+    two convolutions. Every box is drawn with a width in proportion to the number of maps the
+    layer outputs (batch norm, ReLU and dropout output as many maps as they read).
     """
-    unit = 0.6 / base * 2
-    thin = [("BN", "orange"), ("ReLU", "green"), (f"conv 3×3, {base}", "blue", base * unit),
-            ("BN", "orange"), ("ReLU", "green"), (f"conv 3×3, {base}", "blue", base * unit)]
-    wide = [("BN", "orange"), ("ReLU", "green"),
-            (f"conv 3×3, {base}·{k} = {base * k}", "blue", base * k * unit),
-            ("dropout", "red"), ("BN", "orange"), ("ReLU", "green"),
-            (f"conv 3×3, {base * k}", "blue", base * k * unit)]
+    unit = 1.2 / base
+    narrow, broad = base * unit, base * k * unit
+    thin = [("BN", "orange", narrow), ("ReLU", "green", narrow),
+            (f"conv 3×3, {base}", "blue", narrow),
+            ("BN", "orange", narrow), ("ReLU", "green", narrow),
+            (f"conv 3×3, {base}", "blue", narrow)]
+    wide = [("BN", "orange", narrow), ("ReLU", "green", narrow),
+            (f"conv 3×3, {base}·{k} = {base * k}", "blue", broad),
+            ("dropout", "red", broad), ("BN", "orange", broad), ("ReLU", "green", broad),
+            (f"conv 3×3, {base * k}", "blue", broad)]
     with rc_context(_RC):
         fig, (ax,) = _canvas(9.5, 7.6)
         t1 = _residual(ax, 2.2, thin, "basic block (ResNet v2)", width=1.6)
         t2 = _residual(ax, 7.6, wide, f"wide block, k = {k}", width=1.6, side=max(2.2, k * 0.7))
-        ax.text(4.9, -0.9, "box width ∝ number of maps; the wide block adds dropout "
+        ax.text(4.9, -0.9, "box width ∝ maps each layer outputs; the wide block adds dropout "
                 "between its convolutions", ha="center", va="top", fontsize=10,
                 color=PALETTE["muted"])
         ax.set_xlim(0.0, 10.5)
@@ -186,23 +199,25 @@ def dense_block(out_dir: Path | str | None = None, k0: int = 16, k: int = 12,
 def inverted_residual(out_dir: Path | str | None = None, channels: int = 24,
                       expansion: int = 6, bottleneck_in: int = 256) -> Path:
     """A ResNet bottleneck (wide → narrow → wide) next to MobileNetV2's inverted residual
-    (narrow → wide → narrow, linear projection). Box widths ∝ channels within each panel."""
+    (narrow → wide → narrow, linear projection). Box widths ∝ the channels each layer outputs,
+    on one scale per panel (the panels' tensors differ tenfold); a label too long for its box
+    stands beside it."""
     wide = channels * expansion
     narrow = bottleneck_in // 4
     unit_a, unit_b = 3.2 / bottleneck_in, 3.2 / wide
-    resnet = [(f"1×1, {narrow}, ReLU", "blue", narrow * unit_a + 1.2),
-              (f"3×3, {narrow}, ReLU", "purple", narrow * unit_a + 1.2),
+    resnet = [(f"1×1, {narrow}, ReLU", "blue", narrow * unit_a),
+              (f"3×3, {narrow}, ReLU", "purple", narrow * unit_a),
               (f"1×1, {bottleneck_in}", "blue", bottleneck_in * unit_a)]
     mobile = [(f"1×1, {channels}·{expansion} = {wide}, ReLU6", "blue", wide * unit_b),
               (f"3×3 depthwise, {wide}, ReLU6", "teal", wide * unit_b),
-              (f"1×1, {channels}, linear", "orange", channels * unit_b + 1.2)]
+              (f"1×1, {channels}, linear", "orange", channels * unit_b)]
     with rc_context(_RC):
         fig, (ax,) = _canvas(11, 5.2)
         t1 = _residual(ax, 2.6, resnet, f"bottleneck: {bottleneck_in} → {narrow} → "
                        f"{bottleneck_in}", side=2.0)
         t2 = _residual(ax, 8.2, mobile, f"inverted residual: {channels} → {wide} → {channels}",
                        side=2.0)
-        ax.text(5.4, -0.6, "box width ∝ channels; ResNet's shortcut joins wide tensors, "
+        ax.text(5.4, -0.6, "box width ∝ channels out (one scale per panel); ResNet's shortcut joins wide tensors, "
                 "MobileNetV2's joins narrow ones, and no ReLU follows its projection",
                 ha="center", va="top", fontsize=9.5, color=PALETTE["muted"])
         ax.set_xlim(0.0, 10.6)
