@@ -170,6 +170,7 @@ def test_bad_tags_stop_the_deck():
 _DECK_STATE_JS = """() => {
     const problems = [];
     if (!window.Reveal || !Reveal.isReady()) return {total: 0, problems: ['reveal.js did not start']};
+    if (!window.dlbookFitted) problems.push('the slides were not fitted to the slide height');
     const all = Reveal.getSlides();
     all.forEach((slide, i) => {
         const at = Reveal.getIndices(slide);
@@ -188,7 +189,8 @@ def check_deck(visit, expect_math: bool, screens: list[tuple[int, Path]] = ()) -
     number of slides; takes the screenshots ``screens`` (slide index, file) on the way."""
     page = visit.page
     try:
-        page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=30_000)
+        page.wait_for_function("() => window.Reveal && Reveal.isReady() && window.dlbookFitted",
+                               timeout=30_000)
     except Exception:  # reported below as "reveal.js did not start"
         pass
     problems = check_images(page) + check_math(page) + check_myst_roles(page)
@@ -214,10 +216,21 @@ def _serve_root(tmp: Path) -> Path:
 @pytest.mark.skipif(not (ROOT / "site" / "node_modules" / "reveal.js").is_dir(),
                     reason="site/node_modules is installed by make install")
 def test_a_deck_broken_on_purpose_fails_the_checks(browser, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
     root = _serve_root(tmp_path)
+    tall = io.BytesIO()
+    Image.new("RGB", (900, 1000), "steelblue").save(tall, format="PNG")
+    tall = base64.b64encode(tall.getvalue()).decode()
+    text = "\n\n".join(f"Point {i} of the slide." for i in range(8))
     good = nbformat.v4.new_notebook(cells=[
         slides._cell(new_md("# A deck\n\nWith $x^2$ in it."), "slide"),
         slides._cell(new_md("## Two\n\n![pixel](data:image/png;base64," + PNG_1PX + ")"), "slide"),
+        # A figure too tall for the slide beside text: the deck shrinks the figure to fit.
+        slides._cell(new_md(f"## Three\n\n![tall](data:image/png;base64,{tall})\n\n{text}"), "slide"),
     ])
     html = slides.export(good)
     assert slides.remote_loads(html) == []
@@ -234,16 +247,16 @@ def test_a_deck_broken_on_purpose_fails_the_checks(browser, tmp_path):
             total, problems = check_deck(visit, expect_math=True)
         finally:
             visit.close()
-        assert (total, problems) == (2, [])
+        assert (total, problems) == (3, [])
         visit = Visit(browser, base + "slides/broken.html")
         try:
             total, problems = check_deck(visit, expect_math=True)
         finally:
             visit.close()
     text = "\n".join(problems)
-    assert total == 4
+    assert total == 5
     assert "image did not load: missing.png" in text
-    assert "slide 3: its content runs" in text
+    assert "slide 4: its content runs" in text
     assert "MathJax error, undefined macro" in text
     assert "request leaves the machine (blocked): https://cdn.example.org/x.js" in text
 
