@@ -368,7 +368,8 @@ def _mark_dense(cells, limit: int = DENSE_CHARS) -> None:
               if c.metadata["slideshow"]["slide_type"] in ("slide", "subslide")] + [len(cells)]
     for a, b in zip(starts, starts[1:]):
         text = "".join(re.sub(r"\(data:[^)]*\)|<[^>]+>", "", c.source) for c in cells[a:b]
-                       if c.metadata["slideshow"]["slide_type"] != "notes")
+                       if c.metadata["slideshow"]["slide_type"] != "notes"
+                       and not c.metadata.get("transient", {}).get("remove_source"))
         if len(text) > limit:
             cells[a].metadata["slideshow"]["data"] = {"dense": "1"}
 

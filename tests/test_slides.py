@@ -177,6 +177,8 @@ _DECK_STATE_JS = """() => {
         Reveal.slide(at.h, at.v);
         const over = slide.scrollHeight - slide.clientHeight;
         if (over > 4) problems.push(`slide ${i + 1}: its content runs ${over} px below the slide`);
+        const wide = slide.scrollWidth - slide.clientWidth;
+        if (wide > 4) problems.push(`slide ${i + 1}: its content runs ${wide} px past its right edge`);
     });
     Reveal.slide(0, 0);
     return {total: Reveal.getTotalSlides(), math: document.querySelectorAll('mjx-container').length,
