@@ -182,13 +182,15 @@ _DECK_STATE_JS = """() => {
     });
     Reveal.slide(0, 0);
     return {total: Reveal.getTotalSlides(), math: document.querySelectorAll('mjx-container').length,
-            problems};
+            notes: document.querySelectorAll('aside.notes').length, problems};
 }"""
 
 
-def check_deck(visit, expect_math: bool, screens: list[tuple[int, Path]] = ()) -> tuple[int, list[str]]:
+def check_deck(visit, expect_math: bool, screens: list[tuple[int, Path]] = (),
+               notes: list | None = None) -> tuple[int, list[str]]:
     """Open deck problems (load errors, images, math, MyST left, slides that overflow) and the
-    number of slides; takes the screenshots ``screens`` (slide index, file) on the way."""
+    number of slides; takes the screenshots ``screens`` (slide index, file) on the way and puts
+    the number of speaker notes into ``notes``."""
     page = visit.page
     try:
         page.wait_for_function("() => window.Reveal && Reveal.isReady() && window.dlbookFitted",
@@ -198,6 +200,8 @@ def check_deck(visit, expect_math: bool, screens: list[tuple[int, Path]] = ()) -
     problems = check_images(page) + check_math(page) + check_myst_roles(page)
     state = page.evaluate(_DECK_STATE_JS)
     problems += state["problems"]
+    if notes is not None:
+        notes.append(state.get("notes", 0))
     if expect_math and not state.get("math"):
         problems.append("the slides have math but MathJax typeset none of it")
     for index, path in screens:
@@ -283,11 +287,14 @@ def test_every_deck_reads_well_in_the_browser(browser, book_build):
             assert slides.remote_loads(deck.read_text()) == [], deck
             shots = [(i, SCREENS / f"slides_{path.stem[:2]}_{i + 1:02d}.png") for i in (0, 3, 7)]
             visit = Visit(browser, f"{base}{slides.DECK_DIR}/{deck.name}")
+            visit_notes = []
             try:
-                total, problems = check_deck(visit, _marked_math(path), shots)
+                total, problems = check_deck(visit, _marked_math(path), shots, visit_notes)
             finally:
                 visit.close()
             counts[path.stem] = total
+            if visit_notes[0] < total // 3:
+                problems.append(f"speaker notes on only {visit_notes[0]} of {total} slides")
             low, high = slides.SLIDES_PER_DECK
             if not low <= total <= high:
                 problems.append(f"{total} slides; a deck should have {low} to {high}")
@@ -348,3 +355,29 @@ def test_figures_draw_svg_and_pdf_identically_twice(tmp_path):
     assert sorted(p.suffix for p in (tmp_path / "c").iterdir()) == [".png"]
     with pytest.raises(ValueError, match="formats must include 'png'"):
         figures.draw("pooling_max_avg", tmp_path, formats=("svg",))
+
+
+def test_the_speaker_view_shows_the_notes_offline(browser, book_build):
+    """S opens reveal.js's speaker view (a pop-up with the current and next slide and the notes):
+    the second slide's notes hold its section's prose (no MyST left), and nothing leaves the machine."""
+    first = build.chapters(ROOT)[0]
+    blocked = []
+    with serve(book_build / "html") as base:
+        visit = Visit(browser, f"{base}{slides.DECK_DIR}/{slides.deck_name(first.stem)}#/1")
+        visit.context.route("**/*", lambda route: (
+            route.continue_() if route.request.url.startswith((base, "data:", "blob:", "about:"))
+            else (blocked.append(route.request.url), route.abort())))
+        try:
+            visit.page.wait_for_function("() => window.dlbookFitted", timeout=30_000)
+            with visit.page.expect_popup() as opened:
+                visit.page.keyboard.press("s")
+            popup = opened.value
+            popup.wait_for_function(
+                "() => { const n = document.querySelector('.speaker-controls-notes');"
+                " return n && n.innerText.length > 80; }", timeout=30_000)
+            notes = popup.evaluate("() => document.querySelector('.speaker-controls-notes').innerText")
+            popup.screenshot(path=str(SCREENS / "slides_speaker_view.png"))
+        finally:
+            visit.close()
+    assert notes.startswith("NOTES") and "{" not in notes, notes[:200]
+    assert blocked == [] and check_load_errors(visit) == []
