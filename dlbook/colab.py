@@ -244,9 +244,12 @@ def format_text(plain: str, fmt_spec: str) -> str:
 
 
 def _last_names(person) -> str:
+    from pybtex.backends.plaintext import Backend
     from pybtex.richtext import Text
 
-    return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render_as("text")
+    # render(Backend()) rather than render_as("text"): the latter looks the backend up among
+    # every installed package's entry points on each call (seconds for a bibliography).
+    return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render(Backend())
 
 
 def author_year(entry) -> tuple[str, str]:
