@@ -355,7 +355,19 @@ def slide_notebook(source, executed, page, name: str, run: dict | None = None):
             place(new, placement, False, section)
             bare = False
     _mark_dense(cells)
-    meta = {"title": re.sub(r"^#+\s*", "", title)}
+    # nbconvert's Markdown parser crawls through megabytes of embedded figures: each data URI
+    # waits outside the Markdown under a short name until export() puts it back in the HTML.
+    images: dict[str, str] = {}
+
+    def stash(m):
+        key = f"dlbook-image-{len(images)}"
+        images[key] = m.group(1)
+        return f"]({key})"
+
+    for c in cells:
+        if c.cell_type == "markdown":
+            c.source = re.sub(r"\]\((data:image/[^)\s]+)\)", stash, c.source)
+    meta = {"title": re.sub(r"^#+\s*", "", title), "dlbook_images": images}
     meta.update({k: executed.metadata[k] for k in ("kernelspec", "language_info")
                  if k in executed.metadata})
     return nbformat.v4.new_notebook(cells=cells, metadata=meta)
@@ -442,8 +454,12 @@ def export(deck) -> str:
     # reach another host.
     exporter.require_js_url = exporter.jquery_url = exporter.mathjax_url = ""
     exporter.mermaid_js_url = ""
+    images = deck.metadata.get("dlbook_images", {})
+    deck = copy.copy(deck)
+    deck.metadata = {k: v for k, v in deck.metadata.items() if k != "dlbook_images"}
     body, _ = exporter.from_notebook_node(deck, resources={
         "dlbook": {"mathjax_url": MATHJAX, "css_url": "slides.css"}})
+    body = re.sub(r'src="(dlbook-image-\d+)"', lambda m: f'src="{images[m.group(1)]}"', body)
     leaks = sorted(set(remote_loads(body)))
     if leaks:
         raise SlidesError(f"the deck loads from other hosts: {leaks}; the template "

@@ -135,7 +135,9 @@ def test_a_chapter_becomes_its_deck():
     # that joins it; the summary (the exercises stay in the book).
     assert len(shown) == slides.count_slides(deck) == 6, shown
     assert shown[0].startswith("# The title") and "../notebooks/01_x.html" in shown[0]
-    assert "## Section A" in shown[1] and "![Fig. 1.1](data:image/png;base64," in shown[1]
+    # The figure is embedded: its data URI waits in the metadata until export() puts it back.
+    assert "## Section A" in shown[1] and "![Fig. 1.1](dlbook-image-0)" in shown[1]
+    assert deck.metadata["dlbook_images"] == {"dlbook-image-0": f"data:image/png;base64,{PNG_1PX}"}
     assert "**Fig. 1.1:** The caption." in shown[1] and "Prose" not in shown[1]
     assert "Prose one." in notes[0] and "Prose two, 1,234 of them." in notes[0]
     code = [c for c in deck.cells if c.cell_type == "code"]
