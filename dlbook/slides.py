@@ -520,7 +520,7 @@ def build_decks(build_dir: Path, root: Path = ROOT, log=print) -> dict:
             path = out / deck_name(doc)
             path.write_text(export(deck), encoding="utf-8")
         except (SlidesError, colab.ColabError) as exc:
-            failed[doc] = str(exc)
+            failed[doc] = str(exc).replace("this converter", "the decks")
             log(f"dlbook.slides: no deck for {doc}: {exc}")
             continue
         written[path] = count_slides(deck)
