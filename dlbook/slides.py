@@ -78,8 +78,6 @@ HIDDEN_INPUT = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
 REMOVED_OUTPUT = {"remove-output", "remove-cell"}
 BOOK_ONLY_SECTIONS = ("Exercises", "References")
 """Sections that a marked cell may run into but the decks leave to the book."""
-DENSE_CHARS = 650
-"""A slide with more text than this gets a smaller font."""
 SLIDES_PER_DECK = (10, 45)
 """A sane deck: at least 10 and at most 45 slides (the title slide included)."""
 
@@ -219,10 +217,12 @@ def is_visual(block: str) -> bool:
 
     >>> [is_visual(b) for b in ["## Pooling", "Some prose.", "$$\\nx\\n$$", "| a |\\n|---|",
     ...                         "**Fig. 1.2:** Max pooling", '<a id="x"></a>', "![a](b.png)",
-    ...                         "- a point\\n- another"]]
-    [True, False, True, True, True, True, True, True]
+    ...                         "- a point\\n- another", "**What you will learn**"]]
+    [True, False, True, True, True, True, True, True, True]
     """
     first = block.lstrip()
+    if re.fullmatch(r"\*\*[^*\n]+\*\*", first.strip()):  # a bold line alone: a run-in heading
+        return True
     return (first.startswith(("#", "$$", "|", "\\begin{", "![", "**Fig. ", "**Table ", "- ", "* "))
             or re.match(r"\\d+\\. ", first) is not None
             or re.fullmatch(r'<a id="[^"]*"></a>', first.strip()) is not None)
@@ -296,15 +296,22 @@ def slide_notebook(source, executed, page, name: str, run: dict | None = None):
     problems = check_tags(source, name)
     if problems:
         raise SlidesError("\n".join(problems))
-    title = next((c.source.split("\n", 1)[0] for c in source.cells if c.cell_type == "markdown"),
-                 f"# {name}")
+    first = next((c.source for c in source.cells if c.cell_type == "markdown"), f"# {name}")
+    title, _, opening = first.partition("\n")
     intro = [title, ""]
     if run:
         intro.append('<p class="dlbook-run">' + _inline(run_note(run)).replace(
             "This page shows", "These slides show", 1) + "</p>")
     intro.append(f'<p class="dlbook-run">The chapter: <a href="../{name}.html">{name}.html</a>. '
                  "Press S for the speaker notes.</p>")
-    cells = [_cell(nbformat.v4.new_markdown_cell("\n".join(intro)), "slide")]
+    # The title slide also lists what the chapter teaches (its opening's lists); its opening
+    # prose is the notes.
+    opening = blocks(page.markdown(opening))
+    intro += [""] + [b for b in opening if is_visual(b)]
+    cells = [_cell(nbformat.v4.new_markdown_cell("\n\n".join(intro).replace("\n\n\n", "\n\n")), "slide")]
+    said = [prose(b) for b in opening if not is_visual(b) and prose(b)]
+    if said:
+        cells.append(_cell(nbformat.v4.new_markdown_cell("\n\n".join(said)), "notes"))
     bare = False  # the last slide holds only a heading: the next slide's content joins it
 
     def place(new, placement: str, heading_first: bool, section: str) -> None:
@@ -354,7 +361,6 @@ def slide_notebook(source, executed, page, name: str, run: dict | None = None):
                 new.metadata["transient"] = {"remove_source": True}
             place(new, placement, False, section)
             bare = False
-    _mark_dense(cells)
     # nbconvert's Markdown parser crawls through megabytes of embedded figures: each data URI
     # waits outside the Markdown under a short name until export() puts it back in the HTML.
     images: dict[str, str] = {}
@@ -371,19 +377,6 @@ def slide_notebook(source, executed, page, name: str, run: dict | None = None):
     meta.update({k: executed.metadata[k] for k in ("kernelspec", "language_info")
                  if k in executed.metadata})
     return nbformat.v4.new_notebook(cells=cells, metadata=meta)
-
-
-def _mark_dense(cells, limit: int = DENSE_CHARS) -> None:
-    """Give a slide whose text runs past ``limit`` characters a smaller font (``data-dense`` on
-    its section, see ``slides.css``)."""
-    starts = [i for i, c in enumerate(cells)
-              if c.metadata["slideshow"]["slide_type"] in ("slide", "subslide")] + [len(cells)]
-    for a, b in zip(starts, starts[1:]):
-        text = "".join(re.sub(r"\(data:[^)]*\)|<[^>]+>", "", c.source) for c in cells[a:b]
-                       if c.metadata["slideshow"]["slide_type"] != "notes"
-                       and not c.metadata.get("transient", {}).get("remove_source"))
-        if len(text) > limit:
-            cells[a].metadata["slideshow"]["data"] = {"dense": "1"}
 
 
 def _heading(block: str) -> str:

@@ -94,7 +94,7 @@ def _page():
 def _chapter():
     figure = "```{glue:figure} fig_a\n:name: fig-a\n\nThe caption.\n```"
     cells = [
-        new_md("# The title\n\nIntro."),
+        new_md("# The title\n\nIntro.\n\n**You will learn**\n\n- one thing"),
         new_md(f"## Section A\n\nProse one.\n\n{figure}\n\nProse two, {{glue:text}}`n:,` of them.",
                metadata={"tags": ["slide", "slide-extract"]}),
         new_code("def f():\n    return 1", metadata={"tags": ["slide"]},
@@ -135,11 +135,13 @@ def test_a_chapter_becomes_its_deck():
     # that joins it; the summary (the exercises stay in the book).
     assert len(shown) == slides.count_slides(deck) == 6, shown
     assert shown[0].startswith("# The title") and "../notebooks/01_x.html" in shown[0]
+    assert "**You will learn**\n\n- one thing" in shown[0] and "Intro." not in shown[0]
     # The figure is embedded: its data URI waits in the metadata until export() puts it back.
     assert "## Section A" in shown[1] and "![Fig. 1.1](dlbook-image-0)" in shown[1]
     assert deck.metadata["dlbook_images"] == {"dlbook-image-0": f"data:image/png;base64,{PNG_1PX}"}
     assert "**Fig. 1.1:** The caption." in shown[1] and "Prose" not in shown[1]
-    assert "Prose one." in notes[0] and "Prose two, 1,234 of them." in notes[0]
+    assert notes[0] == "Intro."  # the title slide's notes: the chapter's opening prose
+    assert "Prose one." in notes[1] and "Prose two, 1,234 of them." in notes[1]
     code = [c for c in deck.cells if c.cell_type == "code"]
     assert code[0].outputs[0]["text"] == "printed\n" and "transient" not in code[0].metadata
     assert code[1].metadata["transient"] == {"remove_source": True}  # the book folds its code
