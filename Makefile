@@ -12,7 +12,13 @@
 #                  (a cell may take hours on a CPU there, so the per-cell limit is 30,000 s);
 #                  each measured run is kept as the chapter's build product in
 #                  _build/executed/<mode>/, so make book shows the run that was measured
-#   make figures   redraw every figure in DL_images/
+#   make figures   redraw every figure in DL_images/: the PNG the book shows (committed), and SVG
+#                  and PDF copies for instructors' slides (built, not committed; make book also
+#                  zips all three into the site, _build/html/figures/)
+#   make slides    the lecture decks, one reveal.js deck per chapter, cut from the executed chapters
+#                  of the last make book (the cells tagged for slides, MyST resolved as in the
+#                  Colab copies) into _build/html/slides/NN.html (python -m dlbook.slides). Runs
+#                  make book first when there is no site; make book writes the decks too
 #   make assignments  the autograded assignments: for every master in notebooks/exercises/, the
 #                  student notebook and the autograder in _build/assignments/<chapter>/ (otter
 #                  assign, which also checks that the solutions pass every test); ONLY=01: one
@@ -30,8 +36,8 @@
 #                  chapter (after the loops). Results: _build/rehearse.json
 #   make clean     remove build outputs (the executed notebooks too) and caches (keeps .venv)
 # The first target that needs Python creates .venv and installs requirements.txt and dlbook;
-# install also runs `npm ci` in site/ (MathJax 3, pinned in site/package-lock.json), which the
-# site serves itself so its equations render offline.
+# install also runs `npm ci` in site/ (MathJax 3 and reveal.js, pinned in site/package-lock.json),
+# which the site serves itself so its equations and lecture decks work offline.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -50,7 +56,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test oldest rehearse bench figures assignments colab-rehearsal clean
+.PHONY: install data book test oldest rehearse bench figures slides assignments colab-rehearsal clean
 
 install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
@@ -95,6 +101,10 @@ bench: data
 
 figures: $(STAMP)
 	$(PY) -m dlbook.figures
+
+slides: data
+	@test -f _build/html/index.html || $(MAKE) book
+	$(PY) -m dlbook.slides
 
 assignments: data
 	$(PY) -m dlbook.assignments make $(if $(ONLY),--only $(ONLY),)

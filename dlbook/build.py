@@ -62,6 +62,10 @@ DESCRIBE_CELL = ("from dlbook import runtime as _dlbook_runtime\n"
 """Run in the chapter's kernel after its last cell, then removed: the device line of the run."""
 
 
+FIGURES_ZIP = "figures/convnets-in-depth-figures.zip"
+"""Where the site serves every figure of ``DL_images/`` as PNG, SVG and PDF, with the licence."""
+
+
 class BuildError(RuntimeError):
     """A chapter failed or a product is missing; the message names it and the fix."""
 
@@ -142,9 +146,40 @@ def content_key(root: Path, notebook: Path, mode: str) -> str:
     digest = hashlib.sha256(f"{KEY_VERSION}\nmode={mode}\n".encode())
     for path in [notebook, *key_files(root)]:
         name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-        data = path.read_bytes() if path.is_file() else b"<missing>"
+        data = (notebook_bytes(path) if path == notebook else path.read_bytes()) \
+            if path.is_file() else b"<missing>"
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return digest.hexdigest()[:24]
+
+
+def notebook_bytes(notebook: Path) -> bytes:
+    """What a key covers of a chapter notebook: its file without the marks that only cut the
+    lecture decks (:func:`dlbook.slides.strip_marks`), so re-cutting a deck never re-runs a
+    chapter; a notebook without marks is covered byte for byte.
+
+    >>> import json, tempfile
+    >>> nb = Path(tempfile.mkdtemp()) / "01_a.ipynb"
+    >>> cell = {"cell_type": "markdown", "metadata": {}, "source": "# A"}
+    >>> _ = nb.write_text(json.dumps({"cells": [cell]}, indent=1) + chr(10))
+    >>> plain = notebook_bytes(nb)
+    >>> cell["metadata"]["tags"] = ["slide"]
+    >>> _ = nb.write_text(json.dumps({"cells": [cell]}, indent=1) + chr(10))
+    >>> notebook_bytes(nb) == plain
+    True
+    """
+    import json
+
+    from dlbook.slides import strip_marks
+
+    data = Path(notebook).read_bytes()
+    try:
+        nb = json.loads(data)
+    except ValueError:
+        return data
+    stripped = strip_marks(nb) if isinstance(nb, dict) else nb
+    if stripped == nb:
+        return data
+    return (json.dumps(stripped, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def product(build_dir: Path, mode: str, notebook: Path) -> tuple[Path, Path]:
@@ -355,9 +390,12 @@ def run_note(info: dict, wanted: str | None = None, colab: bool = False) -> str:
     return text
 
 
-def note_block(info: dict, wanted: str | None = None) -> str:
-    """The run line as a MyST note, as it is put under a chapter's title on the site."""
-    return "```{note}\n" + run_note(info, wanted) + "\n```"
+def note_block(info: dict, wanted: str | None = None, deck: str | None = None) -> str:
+    """The run line as a MyST note, as it is put under a chapter's title on the site; ``deck``:
+    the address of the chapter's lecture slides (:mod:`dlbook.slides`), linked on a line of
+    its own."""
+    link = f'\n\n<a href="{deck}">Lecture slides of this chapter</a>' if deck else ""
+    return "```{note}\n" + run_note(info, wanted) + link + "\n```"
 
 
 def with_note(nb, note: str):
@@ -407,6 +445,8 @@ def stage(root: Path, build_dir: Path, mode: str, chosen: dict) -> Path:
     import nbformat
     import yaml
 
+    from dlbook import slides
+
     root, build_dir = Path(root), Path(build_dir)
     tree = build_dir / "stage"
     if tree.exists():
@@ -430,14 +470,18 @@ def stage(root: Path, build_dir: Path, mode: str, chosen: dict) -> Path:
             continue
         nb = nbformat.read(executed, as_version=4)
         info = nb.metadata.get("dlbook", {}).get("run", {})
-        nbformat.write(with_note(nb, note_block(info, wanted=mode)), dest)
+        deck = f"../slides/{slides.deck_name(notebook.stem)}"
+        nbformat.write(with_note(nb, note_block(info, wanted=mode, deck=deck)), dest)
     return tree
 
 
 def assemble(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast",
              strict: bool = False, missing: str = "error", colab: bool = True, log=print,
-             echo: bool = True, warnings_as_errors: bool = True) -> subprocess.CompletedProcess:
-    """Build the site (``build_dir/html``) and the Colab copies from the executed notebooks.
+             echo: bool = True, warnings_as_errors: bool = True,
+             slides: bool = True) -> subprocess.CompletedProcess:
+    """Build the site (``build_dir/html``) and the Colab copies from the executed notebooks;
+    with ``slides``, the site's lecture decks (``html/slides/``, :mod:`dlbook.slides`) and the
+    zip of every figure as PNG, SVG and PDF (``html/figures/``, :func:`dlbook.figures.write_zip`).
 
     ``build_dir`` must be named ``_build`` (jupyter-book writes ``<path-output>/_build``).
     Returns the jupyter-book process (its output in ``stdout``); raises :class:`BuildError` when
@@ -467,6 +511,16 @@ def assemble(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast
         from dlbook import colab as colab_mod
 
         colab_mod.convert_build(build_dir, build_dir / "colab", log=log, root=root)
+    if slides:
+        from dlbook import figures
+        from dlbook import slides as slides_mod
+
+        zipped = figures.write_zip(build_dir / "html" / FIGURES_ZIP, build_dir / "figures")
+        log(f"dlbook.build: every figure as PNG, SVG and PDF in {zipped}")
+        try:
+            slides_mod.build_decks(build_dir, root, log=log)
+        except slides_mod.SlidesError as exc:
+            raise BuildError(f"the lecture slides: {exc}") from None
     log(f"dlbook.build: the site is in {build_dir / 'html'} (open {build_dir / 'html' / 'index.html'})")
     return result
 

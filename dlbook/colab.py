@@ -244,9 +244,12 @@ def format_text(plain: str, fmt_spec: str) -> str:
 
 
 def _last_names(person) -> str:
+    from pybtex.backends.plaintext import Backend
     from pybtex.richtext import Text
 
-    return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render_as("text")
+    # render(Backend()) rather than render_as("text"): the latter looks the backend up among
+    # every installed package's entry points on each call (seconds for a bibliography).
+    return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render(Backend())
 
 
 def author_year(entry) -> tuple[str, str]:
@@ -588,12 +591,7 @@ def convert_notebook(nb, page: Page, name: str):
                 cell.metadata["cellView"] = "form"  # Colab: code behind "Show code"
                 cell.metadata.setdefault("jupyter", {}).update(source_hidden=True,
                                                                outputs_hidden=True)
-            cell.outputs = [o for o in cell.outputs if _keep_output(o, book)]
-            for output in cell.outputs:
-                data = output.get("data", {})
-                if "text/markdown" in data:
-                    data["text/markdown"] = page.markdown("".join(data["text/markdown"]))
-                output.get("metadata", {}).pop("scrapbook", None)
+            cell.outputs = plain_outputs(cell.outputs, page)
     leftovers = [c.source for c in nb.cells if c.cell_type == "markdown" and MYST_LEFTOVER.search(c.source)]
     if leftovers:
         raise ColabError(f"{name}: MyST markup left after conversion: "
@@ -655,11 +653,26 @@ def add_badge(title_cell: str, book: Book, name: str, note: str | None = None) -
     return f"{title}\n\n[![Open In Colab]({BADGE})]({target})\n\n{quote}{rest.lstrip(chr(10))}"
 
 
-def _keep_output(output, book: Book) -> bool:
+def keep_output(output, book: Book) -> bool:
+    """Whether a copy shows ``output``: not stderr when the site removes it, not a value
+    recorded only for glue."""
     if output.get("output_type") == "stream" and output.get("name") == "stderr":
         return not book.remove_stderr
     scrap = output.get("metadata", {}).get("scrapbook")
     return not (scrap and scrap.get("mime_prefix"))  # a value recorded only for glue
+
+
+def plain_outputs(outputs: list, page: Page) -> list:
+    """The outputs of a code cell as the copies show them (:func:`keep_output`), Markdown
+    outputs with their MyST resolved by ``page`` (changed in place). The slides
+    (:mod:`dlbook.slides`) show outputs the same way."""
+    kept = [o for o in outputs if keep_output(o, page.book)]
+    for output in kept:
+        data = output.get("data", {})
+        if "text/markdown" in data:
+            data["text/markdown"] = page.markdown("".join(data["text/markdown"]))
+        output.get("metadata", {}).pop("scrapbook", None)
+    return kept
 
 
 def chapter_docs(build_dir: Path) -> list[str]:

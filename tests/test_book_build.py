@@ -211,12 +211,14 @@ def one_step_and_assembled(tmp_path_factory):
     nbformat.write(executed, nb_path)
     key_path.write_text(build.content_key(two, source, "fast"))
     build.assemble(two, two / "_build", "fast", colab=False, echo=False, warnings_as_errors=False,
-                   log=lambda line: None)
+                   log=lambda line: None, slides=False)
     return one_html, two / "_build" / "html", executed.metadata["dlbook"]["run"]
 
 
 NOTE = re.compile(r'<div class="admonition note">\s*<p class="admonition-title">Note</p>\s*'
-                  r"<p>This page shows the <strong>fast-mode</strong> run.*?</p>\s*</div>\n?", re.S)
+                  r"<p>This page shows the <strong>fast-mode</strong> run.*?</p>\s*"
+                  r'<p><a href="\.\./slides/\d\d\.html">Lecture slides of this chapter</a></p>\s*'
+                  r"</div>\n?", re.S)
 
 
 def test_the_assembled_site_equals_the_one_step_build_page_for_page(one_step_and_assembled):

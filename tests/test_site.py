@@ -531,8 +531,10 @@ _REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', r
 
 
 def _site_pages(html: Path) -> list[Path]:
-    """Every page of the site but the redirect stubs (the root index.html points to the intro)."""
-    pages = sorted(p for p in html.rglob("*.html") if not any(part.startswith("_") for part in p.relative_to(html).parts))
+    """Every page of the site but the redirect stubs (the root index.html points to the intro)
+    and the lecture decks in slides/ (tests/test_slides.py opens those)."""
+    pages = sorted(p for p in html.rglob("*.html") if not any(part.startswith("_") or part == "slides"
+                                                               for part in p.relative_to(html).parts))
     return [p for p in pages if not _REDIRECT.search(p.read_text(errors="replace")[:2000])]
 
 

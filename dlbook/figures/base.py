@@ -8,13 +8,14 @@ seeded by the caller, so drawing a figure twice gives identical pixels.
 
 from __future__ import annotations
 
+import contextvars
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon
 
-__all__ = ["DEFAULT_DIR", "DPI", "PALETTE", "TINTS"]
+__all__ = ["DEFAULT_DIR", "DPI", "FORMATS", "PALETTE", "TINTS"]
 
 #: Where the book keeps its static figures (``<repo>/DL_images``).
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "DL_images"
@@ -71,19 +72,32 @@ def _canvas(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
     return fig, axes
 
 
+#: The file formats a figure is written in: the PNG the book shows, and vector copies for
+#: instructors' own slides. :func:`dlbook.figures.draw` sets them for one drawing.
+FORMATS = ("png", "svg", "pdf")
+_formats: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("formats", default=("png",))
+
+# No date, tool version or random id in a vector file, so drawing twice gives the same bytes.
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+             "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
 def _save(fig: Figure, name: str, out_dir: Path | str | None) -> Path:
+    """Write ``fig`` as ``name`` in every format of the current drawing (PNG unless
+    :func:`dlbook.figures.draw` asked for more) into ``out_dir``; return the PNG's path."""
     out = Path(DEFAULT_DIR if out_dir is None else out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(
-        path,
-        dpi=DPI,
-        facecolor="white",
-        bbox_inches="tight",
-        pad_inches=0.08,
-        metadata={"Software": None},
-    )
-    return path
+    for fmt in _formats.get():
+        fig.savefig(
+            out / f"{name}.{fmt}",
+            format=fmt,
+            dpi=DPI,
+            facecolor="white",
+            bbox_inches="tight",
+            pad_inches=0.08,
+            metadata=_METADATA[fmt],
+        )
+    return out / f"{name}.png"
 
 
 def _poly(ax, points, **kwargs) -> Polygon:
