@@ -508,6 +508,7 @@ def pdf(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", st
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(tree), "--path-output", str(out),
            "--builder", "pdflatex"] + (["--warningiserror", "--keep-going"] if warnings_as_errors else [])
     log(f"dlbook.build: typesetting the book as a PDF from the executed notebooks ({mode} mode) ...")
+    started = datetime.datetime.now(datetime.timezone.utc)
     env = {**os.environ, "LATEXMKOPTS": "-interaction=nonstopmode -halt-on-error"}
     env.pop("MAKEFLAGS", None)  # LaTeX runs under its own make (Sphinx's Makefile), in sequence
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
@@ -525,8 +526,9 @@ def pdf(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", st
     shutil.copy2(built, final)
     if (build_dir / "html").is_dir():
         shutil.copy2(final, build_dir / "html" / PDF_NAME)
-    log(f"dlbook.build: the PDF is {final}" + (f" (also in {build_dir / 'html'})"
-                                               if (build_dir / "html").is_dir() else ""))
+    seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+    log(f"dlbook.build: the PDF is {final}, typeset in {seconds:.0f} s"
+        + (f" (also in {build_dir / 'html'})" if (build_dir / "html").is_dir() else ""))
     return final
 
 
