@@ -5,6 +5,10 @@
 #                  from the executed notebooks, without re-executing (python -m dlbook.build).
 #                  MODE=full (or DLBOOK_MODE=full): full mode. ONLY=04 (or ONLY="04 08"): execute
 #                  only those chapters; the others are shown from their existing executed notebooks
+#   make pdf       the book as one PDF, _build/pdf/convnets-in-depth.pdf (and a copy in the site,
+#                  which links it): Sphinx's LaTeX builder with XeLaTeX on the same executed
+#                  notebooks the site shows (chapters without a current one are executed first, as
+#                  make book does). MODE=full: from the full-mode runs. Needs TeX Live (.ci/run)
 #   make test      the whole test suite (unit tests, notebooks, book build, clean notebooks)
 #   make bench     fast-mode wall time and peak memory of every notebook, then the training
 #                  benchmark -> bench/results.json.  QUICK=1: check the harness in a minute.
@@ -56,7 +60,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_ENABLE_ONEDNN_OPTS
 
-.PHONY: install data book test oldest rehearse bench figures slides assignments colab-rehearsal clean
+.PHONY: install data book pdf test oldest rehearse bench figures slides assignments colab-rehearsal clean
 
 install: $(STAMP) $(SITE_NODE_STAMP) $(TOOLS_NODE_STAMP)
 
@@ -85,6 +89,9 @@ data: $(STAMP) $(SITE_NODE_STAMP)
 
 book: data
 	$(PY) -m dlbook.build book --mode $(or $(MODE),$(DLBOOK_MODE),fast) $(if $(ONLY),--only $(ONLY),)
+
+pdf: data
+	$(PY) -m dlbook.build pdf --mode $(or $(MODE),$(DLBOOK_MODE),fast)
 
 test: data $(TOOLS_NODE_STAMP)
 	DLBOOK_MODE=fast $(PY) -m pytest tests dlbook --doctest-modules --durations=10

@@ -25,11 +25,18 @@ can run by accident. The page paths (``notebooks/NN_name``), and so the launch b
 are those of the sources. Each chapter's title cell gets one line saying which run the page shows
 (:func:`run_note`). Then :mod:`dlbook.colab` writes the Colab copies from the staged notebooks.
 
-Commands (``make book`` runs ``book``)::
+**The PDF.** :func:`pdf` typesets the book from the same staging tree (the same :func:`plan`, so
+the same executed notebooks and run lines) with jupyter-book's LaTeX builder and XeLaTeX, into
+``_build/pdf/convnets-in-depth.pdf``, and copies it to the site's root, where the introduction and
+the instructors' guide link it. What LaTeX needs beyond the site's settings is in ``_config.yml``
+(``latex:``, ``latex_elements``) and ``book/_ext/latex_book.py``.
+
+Commands (``make book`` runs ``book``, ``make pdf`` runs ``pdf``)::
 
     python -m dlbook.build book [--mode fast|full] [--only NN ...]   # execute what changed, assemble
     python -m dlbook.build execute [--mode ...] [--only NN ...] [--force]
     python -m dlbook.build assemble [--mode ...] [--strict]          # never executes
+    python -m dlbook.build pdf [--mode ...] [--strict]               # execute what changed, PDF
     python -m dlbook.build key NN [--mode ...]                       # the content key (CI's cache)
     python -m dlbook.build chapters                                  # the chapters of _toc.yml
 
@@ -525,6 +532,60 @@ def assemble(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast
     return result
 
 
+PDF_NAME = "convnets-in-depth.pdf"
+"""The book as one PDF: ``_build/pdf/<this>``, and a copy at the site's root (``_build/html/``)."""
+
+
+def pdf(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", strict: bool = False,
+        missing: str = "error", log=print, echo: bool = True,
+        warnings_as_errors: bool = True) -> Path:
+    """``make pdf``: the book as one PDF, typeset from the executed notebooks the site shows.
+
+    The same staging tree as :func:`assemble` (same :func:`plan`: nothing is executed), built by
+    jupyter-book's LaTeX builder (XeLaTeX, ``latex:`` in ``_config.yml``) in ``build_dir/pdf``;
+    the PDF is ``build_dir/pdf/convnets-in-depth.pdf``, copied to the site's root when the site has
+    been built (the introduction and the instructors' guide link it there). Returns its path;
+    raises :class:`BuildError` when Sphinx warns or LaTeX fails (the log is named).
+    """
+    _check_mode(mode)
+    root = Path(root)
+    build_dir = Path(build_dir) if build_dir else root / "_build"
+    if shutil.which("latexmk") is None or shutil.which("xelatex") is None:
+        raise BuildError("make pdf needs XeLaTeX and latexmk, which are not installed; on Debian: "
+                         "apt-get install texlive-xetex latexmk texlive-latex-extra "
+                         "texlive-fonts-recommended fonts-freefont-otf (as .ci/run does).")
+    tree = stage(root, build_dir, mode, plan(root, build_dir, mode, strict, missing, log))
+    out = build_dir / "pdf"
+    shutil.rmtree(out, ignore_errors=True)  # nothing from an earlier build survives
+    out.mkdir(parents=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(tree), "--path-output", str(out),
+           "--builder", "pdflatex"] + (["--warningiserror", "--keep-going"] if warnings_as_errors else [])
+    log(f"dlbook.build: typesetting the book as a PDF from the executed notebooks ({mode} mode) ...")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    env = {**os.environ, "LATEXMKOPTS": "-interaction=nonstopmode -halt-on-error"}
+    env.pop("MAKEFLAGS", None)  # LaTeX runs under its own make (Sphinx's Makefile), in sequence
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
+    log_file = out / "build.log"
+    log_file.write_text(result.stdout + "\n" + result.stderr, encoding="utf-8")
+    if echo:
+        sys.stdout.write(result.stdout[-3000:])
+        sys.stderr.write(result.stderr)
+    built = out / "_build" / "latex" / PDF_NAME
+    if result.returncode != 0 or not built.is_file():
+        raise BuildError(f"the PDF build of {tree} failed (exit status {result.returncode}); "
+                         f"Sphinx's and LaTeX's output is in {log_file}, LaTeX's own log in "
+                         f"{built.with_suffix('.log')}.")
+    final = out / PDF_NAME
+    shutil.copy2(built, final)
+    if (build_dir / "html").is_dir():
+        shutil.copy2(final, build_dir / "html" / PDF_NAME)
+    seconds = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+    log(f"dlbook.build: the PDF is {final}, typeset in {seconds:.0f} s"
+        + (f" (also in {build_dir / 'html'})" if (build_dir / "html").is_dir() else ""))
+    return final
+
+
 def book(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast", only=None,
          log=print, runner=execute_notebook) -> None:
     """``make book``: execute what changed (``only``: just those chapters), then assemble."""
@@ -573,6 +634,11 @@ def main(argv=None) -> int:
     common(p_asm, only=False)
     p_asm.add_argument("--strict", action="store_true",
                        help="fail when a chapter has no current product in this mode")
+    p_pdf = sub.add_parser("pdf", help="execute what changed, then typeset the book as one PDF "
+                           "from the executed notebooks (make pdf)")
+    common(p_pdf, only=False)
+    p_pdf.add_argument("--strict", action="store_true",
+                       help="execute nothing; fail when a chapter has no current product in this mode")
     p_key = sub.add_parser("key", help="print a chapter's content key")
     p_key.add_argument("chapter", help="chapter number (04) or notebook path "
                        "(notebooks/04_residual_networks.ipynb: needs no PyYAML)")
@@ -592,6 +658,10 @@ def main(argv=None) -> int:
             execute(ROOT, args.build_dir, args.mode, args.only, args.force, args.timeout)
         elif args.command == "assemble":
             assemble(ROOT, args.build_dir, args.mode, strict=args.strict)
+        elif args.command == "pdf":
+            if not args.strict:  # as `book` does: what changed runs first
+                execute(ROOT, args.build_dir, args.mode)
+            pdf(ROOT, args.build_dir, args.mode, strict=args.strict)
         else:
             book(ROOT, args.build_dir, args.mode, args.only)
     except (BuildError, ValueError) as exc:

@@ -36,7 +36,8 @@ def build_book(path_output: Path, fresh: bool = True) -> Path:
     """Build the book in fast mode into ``path_output/_build`` as ``make book`` does: execute every
     chapter whose product is not current, then assemble the site with warnings as errors. The
     execution log and jupyter-book's output go to ``path_output/build.log``, which starts with
-    ``exit status 0`` when everything succeeded.
+    ``exit status 0`` when everything succeeded. Then the PDF, as ``make pdf`` typesets it
+    (``path_output/pdf.log``, which starts the same way).
 
     ``fresh`` removes an earlier build first, so every chapter executes with the code under test.
     A chapter that fails leaves no product; the site is assembled anyway (its page then shows the
@@ -65,6 +66,15 @@ def build_book(path_output: Path, fresh: bool = True) -> Path:
         lines.append(str(exc))
         status = status or 2
     (path_output / "build.log").write_text(f"exit status {status}\n" + "\n".join(lines))
+    # The PDF (make pdf), typeset from the same executed notebooks, into the site, which links it.
+    # Its own log, pdf.log (tests/test_pdf.py): a failed PDF fails the PDF tests, not the site's.
+    pdf_lines, pdf_status = [], 0
+    try:
+        build.pdf(ROOT, build_dir, "fast", missing="source", log=pdf_lines.append, echo=False)
+    except build.BuildError as exc:
+        pdf_lines.append(str(exc))
+        pdf_status = 1
+    (path_output / "pdf.log").write_text(f"exit status {pdf_status}\n" + "\n".join(pdf_lines))
     return build_dir
 
 

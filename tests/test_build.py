@@ -246,6 +246,21 @@ def test_bad_mode_names_the_fix(project):
         build.assemble(project, project / "out", "fast")
 
 
+def test_pdf_without_tex_names_what_to_install(project, monkeypatch):
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    with pytest.raises(build.BuildError, match="apt-get install texlive-xetex latexmk"):
+        build.pdf(project, project / "_build", "fast")
+
+
+def test_pdf_typesets_executed_chapters_only(project, monkeypatch):
+    """The PDF never executes: a chapter without a current run stops it before LaTeX, with the
+    command that makes one."""
+    monkeypatch.setattr(build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(build.subprocess, "run", lambda *a, **k: pytest.fail("LaTeX ran"))
+    with pytest.raises(build.BuildError, match="01_a has no executed notebook.*--only 01"):
+        build.pdf(project, project / "_build", "fast")
+
+
 def test_key_command_prints_the_key_without_pyyaml_for_a_path():
     chapter = build.chapters(ROOT)[0]
     rel = chapter.relative_to(ROOT).as_posix()

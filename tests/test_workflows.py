@@ -86,7 +86,10 @@ def test_apt_packages_reads_continued_lines_and_ignores_options_and_redirections
 
 # What .ci/run installs only for the tests (tests/test_site.py's browser): the book build needs
 # none of it, so the publishing workflow leaves it out.
-TEST_ONLY_PACKAGES = {"chromium", "fonts-dejavu-core"}
+TEST_ONLY_PACKAGES = {"chromium", "fonts-dejavu-core", "poppler-utils"}
+# TeX for the PDF (make pdf): only the job that typesets it, the assembly, installs it.
+PDF_PACKAGES = {"texlive-xetex", "latexmk", "texlive-latex-extra", "texlive-fonts-recommended",
+                "fonts-freefont-otf"}
 
 
 def book_jobs() -> dict:
@@ -100,14 +103,24 @@ def job_runs(job: dict) -> list[str]:
 def test_the_book_workflow_installs_the_debian_packages_of_ci_run():
     ci_packages = apt_packages((ROOT / ".ci" / "run").read_text())
     assert ci_packages, ".ci/run installs no Debian packages: is apt_packages still right?"
-    assert TEST_ONLY_PACKAGES <= ci_packages, "the browser test's packages left .ci/run: update this test"
+    assert TEST_ONLY_PACKAGES <= ci_packages, "the tests' own packages left .ci/run: update this test"
+    assert PDF_PACKAGES <= ci_packages, "the PDF's TeX packages left .ci/run: update this test"
     installing = {name: set().union(*map(apt_packages, job_runs(job)))
                   for name, job in book_jobs().items() if any(map(apt_packages, job_runs(job)))}
     assert set(installing) == {"fast", "chapter", "assemble"}, sorted(installing)
     for name, packages in installing.items():
-        assert packages == ci_packages - TEST_ONLY_PACKAGES, (
+        expected = ci_packages - TEST_ONLY_PACKAGES - (set() if name == "assemble" else PDF_PACKAGES)
+        assert packages == expected, (
             f"book.yml's job {name} installs {sorted(packages)}, .ci/run {sorted(ci_packages)} "
-            f"(of which {sorted(TEST_ONLY_PACKAGES)} only for the tests): keep the apt-get lines the same")
+            f"(of which {sorted(TEST_ONLY_PACKAGES)} only for the tests, {sorted(PDF_PACKAGES)} only "
+            "for the PDF, which the assembly typesets): keep the apt-get lines the same")
+
+
+def test_the_assembly_typesets_the_pdf_into_the_site_without_executing():
+    runs = job_runs(book_jobs()["assemble"])
+    site = next(i for i, run in enumerate(runs) if "dlbook.build assemble --mode full --strict" in run)
+    pdf = next(i for i, run in enumerate(runs) if "dlbook.build pdf --mode full --strict" in run)
+    assert site < pdf, "the PDF is copied into the site, so the site must be built first"
 
 
 def test_pull_requests_run_only_the_fast_build():
