@@ -17,11 +17,17 @@ for the judging words only, inline code spans, inline math and the targets of ro
 ``{numref}`fig-higher``` or ```lower_is_better``` do not count).
 
 What counts as judging: a word of :data:`JUDGING` at word boundaries, case-insensitive, in any of
-the inflections listed there (comparatives such as higher, lower, faster, slower, better, worse,
-best, worst, easier, harder, stronger, weaker, larger, smaller; the verbs beat, win, outperform,
-exceed, improve, agree, confirm, match, rise, fall, drop, rank, increase, decrease, grow, shrink,
-succeed and fail; phrases such as "more accurate", "fewer errors", "about as well"). "Smaller" and
-"larger" are in because "a smaller error" judges as surely as "a lower one".
+the inflections listed there: comparatives (higher, lower, faster, slower, better, worse, best,
+worst, easier, harder, stronger, weaker, larger, smaller, superior, inferior, "ahead"); the verbs
+raise, lower, beat, win, outperform, exceed, surpass, improve, agree, disagree, confirm,
+contradict, match, rise, fall, drop, rank, increase, decrease, grow, shrink, succeed, fail and
+favour; and phrases such as "more accurate", "fewer errors", "about as well". "Smaller" and
+"larger" are in because "a smaller error" judges as surely as "a lower one"; the allow-list carries
+the sizes of layers and windows that they also describe.
+
+What the test cannot see: a sentence that holds one glued value passes whatever else it says, so
+"{glue:text}`acc`%, 21 points higher" passes with a typed "higher". Glue the verdict word itself,
+not only the numbers around it.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from conftest import ROOT
 ALLOWED = ROOT / "tests" / "claims_allowed.yml"
 
 _WORDS = [
-    r"high(?:er|est)", r"low(?:er|est)", r"fast(?:er|est)", r"slow(?:er|est)", r"better", r"worse",
+    r"high(?:er|est)", r"low(?:er|est)", r"lower(?:s|ed|ing)", r"rais(?:e|es|ed|ing)",
+    r"fast(?:er|est)", r"slow(?:er|est)", r"better", r"worse",
     r"best", r"worst", r"eas(?:ier|iest)", r"hard(?:er|est)", r"strong(?:er|est)", r"weak(?:er|est)",
     r"larg(?:er|est)", r"small(?:er|est)", r"superior", r"inferior",
     r"beat(?:s|en|ing)?", r"win(?:s|ning|ner|ners)?", r"won", r"outperform(?:s|ed|ing)?",
@@ -49,7 +56,7 @@ _WORDS = [
     r"rise(?:s|n)?", r"rose", r"rising", r"fall(?:s|en|ing)?", r"fell", r"drop(?:s|ped|ping)?",
     r"rank(?:s|ed|ing|ings)?", r"increas(?:e|es|ed|ing)", r"decreas(?:e|es|ed|ing)",
     r"gr[eo]w(?:s|n|ing)?", r"shr[iu]nk(?:s|ing)?", r"shrank",
-    r"succeed(?:s|ed|ing)?", r"fail(?:s|ed|ing)?",
+    r"succeed(?:s|ed|ing)?", r"fail(?:s|ed|ing)?", r"favou?r(?:s|ed|ing)?", r"ahead",
     r"(?:more|less) (?:accurate|robust|reliable)", r"(?:fewer|more) errors",
     r"(?:about|nearly|almost|roughly|just|equally) as (?:well|good|fast|accurate|often)",
 ]
@@ -67,7 +74,7 @@ PROSE_DIRECTIVES = {"glue:figure", "figure", "admonition", "note", "tip", "hint"
                     "sidebar", "dropdown", "exercise", "solution", "epigraph", "table"}
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "Fig.", "Figs.", "Eq.", "Eqs.", "vs.", "cf.", "Sec.",
                   "approx.", "No.", "resp.", "Ch.")
-_PROTECT = "\u2063"  # an invisible separator stands in for the dot of an abbreviation while splitting
+_PROTECT = "\u2063"  # stands in for the dot of an abbreviation while splitting (invisible separator)
 
 
 @dataclass(frozen=True)
