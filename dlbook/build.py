@@ -68,6 +68,15 @@ DESCRIBE_CELL = ("from dlbook import runtime as _dlbook_runtime\n"
                  "print(_dlbook_runtime.describe(_dlbook_runtime.setup(quiet=True)))")
 """Run in the chapter's kernel after its last cell, then removed: the device line of the run."""
 
+KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
+"""Options of every chapter's kernel. Native libraries write straight to the process's file
+descriptor 2 (TensorFlow's C++ start-up lines on import, whatever ``TF_CPP_MIN_LOG_LEVEL`` says),
+and ipykernel forwards that into the running cell's output by default; with this option they go
+to the kernel's own stderr, the build's log. Python's ``sys.stderr`` (warnings, tracebacks) still
+reaches the cell, where tests/test_outputs.py looks for it. (A kernel started under pytest never
+forwards the descriptor, as ipykernel sees ``PYTEST_CURRENT_TEST``; with this option ``make book``
+gives the same outputs as the test build.)"""
+
 
 FIGURES_ZIP = "figures/convnets-in-depth-figures.zip"
 """Where the site serves every figure of ``DL_images/`` as PNG, SVG and PDF, with the licence."""
@@ -239,7 +248,7 @@ def execute_notebook(path: Path, mode: str, timeout: int):
     old = os.environ.get("DLBOOK_MODE")
     os.environ["DLBOOK_MODE"] = mode  # the kernel inherits it
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", extra_arguments=KERNEL_ARGS,
                        resources={"metadata": {"path": str(Path(path).parent)}}).execute()
     finally:
         if old is None:

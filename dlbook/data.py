@@ -150,7 +150,10 @@ def ensure_fashion_mnist(verbose: bool = False) -> Path | None:
             except OSError:  # file systems without symlinks
                 shutil.copyfile(source / name, target)
         if verbose:
-            print(f"dlbook: Fashion-MNIST linked into {cache} from {source}")
+            from dlbook.runtime import shown_path
+
+            print(f"dlbook: Fashion-MNIST linked into {shown_path(cache)} from "
+                  f"{shown_path(source)}")
         return source
     return None
 

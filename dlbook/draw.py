@@ -5,7 +5,10 @@
   convention of :mod:`dlbook.scenes` and :mod:`dlbook.detect`) on such an axis, with an optional
   label above it;
 - :func:`predict` runs a Keras model on an array in batches and returns NumPy arrays (a dict of
-  them for a model with named outputs), without ``Model.predict``'s progress bar.
+  them for a model with named outputs), without ``Model.predict``'s progress bar;
+- :func:`log_ticks` labels a logarithmic axis with plain numbers (20, 50, 100) at a spacing that
+  fits its span, instead of Matplotlib's minor-tick labels (2×10¹, 3×10¹...), which run into each
+  other when the axis covers less than a decade or two.
 
 Text is drawn at sizes that stay at least 9 px high when a figure drawn 7 inches wide at 100 dpi
 is shown in the book's content column (``TITLE_SIZE``, ``LABEL_SIZE``, in points).
@@ -29,7 +32,7 @@ import numpy as np
 
 from dlbook import checks
 
-__all__ = ["LABEL_SIZE", "TITLE_SIZE", "draw_box", "plain", "predict"]
+__all__ = ["LABEL_SIZE", "TITLE_SIZE", "draw_box", "log_ticks", "plain", "predict"]
 
 TITLE_SIZE = 8
 """Font size (points) of panel titles: 11 px at 100 dpi."""
@@ -85,3 +88,37 @@ def predict(model, x, batch_size=500):
     if isinstance(parts[0], dict):
         return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}
     return np.concatenate([ops.convert_to_numpy(p) for p in parts])
+
+
+def log_ticks(ax, axis: str = "x"):
+    """Label the logarithmic ``axis`` ("x" or "y") of ``ax`` with plain numbers, no minor labels.
+
+    Call it after the data are drawn: the ticks sit at 1, 2, 3 and 5 times a power of ten when
+    the axis spans at most about a decade, at 1, 2 and 5 up to about two and a half decades,
+    and at the powers of ten beyond that, so neighbouring labels do not overlap.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.semilogx([18, 65], [0, 1])
+    >>> log_ticks(ax)
+    >>> fig.canvas.draw()
+    >>> [t.get_text() for t in ax.get_xticklabels() if 18 <= t.get_position()[0] <= 65]
+    ['20', '30', '50']
+    >>> plt.close(fig)
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis is {axis!r}: expected 'x' or 'y', the axis whose scale is 'log'.")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if target.get_scale() != "log":
+        raise ValueError(f"the {axis} axis has scale {target.get_scale()!r}: log_ticks labels a "
+                         f"logarithmic axis; call ax.set_{axis}scale('log') first.")
+    low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    decades = np.log10(high / low)
+    subs = (1, 2, 3, 5) if decades <= 1.2 else (1, 2, 5) if decades <= 2.5 else (1,)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())

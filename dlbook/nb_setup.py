@@ -194,6 +194,40 @@ def glue_md(name: str, text) -> None:
     glue(name, Markdown(str(text)))
 
 
+def show_source(function):
+    """``function``'s code as a highlighted Python block, without its docstring: as the last
+    expression of a cell (or through ``display``) it shows the code a chapter discusses the way
+    the book shows its own code, instead of printing it as plain output text.
+
+    >>> def double(x):
+    ...     '''Twice x.'''
+    ...     return 2 * x
+    >>> print(show_source(double).data)  # doctest: +SKIP
+    ```python
+    def double(x):
+        return 2 * x
+    ```
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    from IPython.display import Markdown
+
+    if not callable(function):
+        raise TypeError(f"show_source got {type(function).__name__} {function!r}: expected a "
+                        "function or class defined in a Python file, e.g. "
+                        "show_source(viz.relu_with_rule).")
+    source = textwrap.dedent(inspect.getsource(function))
+    lines = source.splitlines()
+    body = ast.parse(source).body[0].body
+    first = body[0]
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        del lines[first.lineno - 1:first.end_lineno]
+    return Markdown("```python\n" + "\n".join(lines).rstrip() + "\n```")
+
+
 # --------------------------------------------------------------------------- tables
 
 _ALIGN = {"l": ":---", "r": "---:", "c": ":---:", "-": "---"}

@@ -49,7 +49,7 @@ from dlbook import runtime, train
 __all__ = ["FusedBatchNorm", "reference_model", "reference_config", "train_reference",
            "cache_dir", "cached_model_path", "load_or_train_reference"]
 
-CACHE_ENV = "DLBOOK_CACHE"
+CACHE_ENV = runtime.CACHE_ENV
 MODEL_FILE = "reference_fashion_mnist.keras"
 # Raised whenever reference_model's graph changes (2: logits and softmax as separate layers), so
 # cached models of an older architecture are not loaded.
@@ -274,13 +274,15 @@ def load_or_train_reference(mode: str | None = None, retrain: bool = False, verb
         try:
             model = keras.models.load_model(path, compile=False)
         except (TypeError, ValueError) as exc:  # saved by another Keras version
-            print(f"dlbook: the cached reference model {path} does not load with Keras "
-                  f"{keras.__version__} ({type(exc).__name__}); training it again")
+            print(f"dlbook: the cached reference model {runtime.shown_path(path)} does not load "
+                  f"with Keras {keras.__version__} ({type(exc).__name__}); training it again")
         else:
-            print(f"dlbook: reference model ({mode} mode) loaded from the cache {path}")
+            print(f"dlbook: reference model ({mode} mode) loaded from the cache "
+                  f"{runtime.shown_path(path)}")
             return model
     else:
-        print(f"dlbook: no cached reference model for {mode} mode; training it once into {path}")
+        print(f"dlbook: no cached reference model for {mode} mode; training it once into "
+              f"{runtime.shown_path(path)}")
     if data is None:
         data = datasets.load_fashion_mnist(subset=(mode == "fast"), normalize=True)
     (x, y), (xt, yt) = data

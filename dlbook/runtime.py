@@ -342,6 +342,38 @@ def describe(rt: Runtime) -> str:
     )
 
 
+CACHE_ENV = "DLBOOK_CACHE"
+
+
+def shown_path(path) -> str:
+    """``path`` as the book prints it: ``$DLBOOK_CACHE/...`` inside the cache that variable names,
+    ``~/...`` inside the home folder, anything else unchanged. A reader's paths differ from the
+    machine that built the page, so announcements name the place, not this machine's absolute path.
+
+    >>> import os
+    >>> os.environ[CACHE_ENV] = "/srv/books/cache"
+    >>> shown_path("/srv/books/cache/fast_1a2b.keras")
+    '$DLBOOK_CACHE/fast_1a2b.keras'
+    >>> del os.environ[CACHE_ENV]
+    >>> from pathlib import Path
+    >>> shown_path(Path.home() / ".cache" / "dlbook" / "fast_1a2b.keras")
+    '~/.cache/dlbook/fast_1a2b.keras'
+    >>> shown_path("relative/file.txt")
+    'relative/file.txt'
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    places = [("$" + CACHE_ENV, os.environ.get(CACHE_ENV)), ("~", str(Path.home()))]
+    for name, place in places:
+        if place and path.is_absolute():
+            try:
+                return str(Path(name) / path.relative_to(Path(place).expanduser()))
+            except ValueError:
+                continue
+    return str(path)
+
+
 def current_mode() -> str:
     """The run mode without touching TensorFlow's devices more than needed."""
     return choose_mode(os.environ.get(MODE_ENV), detect_devices())[0]

@@ -47,3 +47,27 @@ def test_predict_in_batches_equals_one_call():
         draw.predict(model, x, batch_size=0)
     with pytest.raises(ValueError, match="batch_size"):
         draw.predict(model, x, batch_size=2.5)
+
+
+@pytest.mark.parametrize("span, expected", [((18, 65), ["20", "30", "50"]),
+                                            ((0.02, 3), ["0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"]),
+                                            ((0.5, 2000), ["1", "10", "100", "1000"])])
+def test_log_ticks_are_plain_numbers_that_do_not_crowd(span, expected):
+    fig, ax = plt.subplots(figsize=(3.5, 2))
+    ax.set_xscale("log")
+    ax.set_xlim(*span)
+    draw.log_ticks(ax)
+    fig.canvas.draw()
+    labels = [t for t in ax.get_xticklabels() if t.get_text() and span[0] <= t.get_position()[0] <= span[1]]
+    assert [t.get_text() for t in labels] == expected
+    boxes = [t.get_window_extent() for t in labels]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "neighbouring labels overlap"
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
+    plt.close(fig)
+
+
+def test_log_ticks_refuses_a_linear_axis():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="set_yscale"):
+        draw.log_ticks(ax, "y")
+    plt.close(fig)

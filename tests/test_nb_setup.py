@@ -186,3 +186,16 @@ def test_markdown_table_alignment_per_column():
 def test_markdown_table_bad_input_names_the_fix(rows, align, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         markdown_table(["a", "b"], rows, align=align)
+
+
+def test_show_source_is_a_python_block_without_the_docstring():
+    from dlbook.nb_setup import show_source
+    from dlbook.stats import verdict
+
+    text = show_source(verdict).data
+    assert text.startswith("```python\ndef verdict(") and text.endswith("\n```")
+    assert verdict.__doc__.strip().splitlines()[0] not in text  # the docstring is left out
+    body = text.splitlines()[1:-1]
+    compile("\n".join(body), "verdict", "exec")  # what is left is still valid Python
+    with pytest.raises(TypeError, match="show_source"):
+        show_source("verdict")

@@ -155,7 +155,7 @@ def test_a_fresh_python_loads_a_saved_reference_model(tmp_path):
                                atol=1e-6)
 
 
-def test_cached_reference_model_trains_once_then_loads(tmp_path, monkeypatch):
+def test_cached_reference_model_trains_once_then_loads(tmp_path, monkeypatch, capsys):
     from dlbook import data
 
     monkeypatch.setenv("DLBOOK_CACHE", str(tmp_path))
@@ -174,6 +174,11 @@ def test_cached_reference_model_trains_once_then_loads(tmp_path, monkeypatch):
     np.testing.assert_allclose(loaded.predict(xt[:32], verbose=0),
                                trained.predict(xt[:32], verbose=0), atol=1e-5)
     assert (loaded.predict(xt[:256], verbose=0).argmax(1) == yt[:256]).mean() > 0.3
+    # each step announced in one line that names the cache by its variable, not this machine's path
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dlbook:")]
+    assert [("training it once" in s, "loaded from the cache" in s) for s in said] == [(True, False),
+                                                                                       (False, True)]
+    assert all(f"$DLBOOK_CACHE/{path.name}" in s and str(tmp_path) not in s for s in said), said
 
 
 def test_cache_name_separates_keras_versions_architectures_and_modes(monkeypatch):

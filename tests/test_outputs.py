@@ -1,0 +1,231 @@
+"""What a reader sees under the code: no stray log output, and figures drawn for the column.
+
+Read from the executed chapters of the one fast-mode build (``book_build``, conftest.py):
+
+* **Clean output.** No cell writes to stderr, no cell prints a Python or TensorFlow warning
+  (``UserWarning``, "retracing", ``WARNING:``...), and no output shows an absolute path of the
+  machine that ran it (``/root/.cache/...``, ``/tmp/...``, a ``site-packages`` path): a reader's
+  paths differ, and the book's own announcements name ``$DLBOOK_CACHE`` and relative paths.
+* **Figures drawn for the column.** Every Matplotlib figure a visible cell draws (at the inline
+  backend's 100 dpi) is at most :data:`MAX_DRAWN_PX` pixels wide, so the 688-pixel content column
+  shows it at 90% of its drawn size or more and its 9-pixel labels stay readable. A figure meant
+  to be opened large (a grid of many small images) carries the cell tag ``wide-figure``; the site
+  shows it in the column and opens it at full size on a click. The diagrams of ``DL_images/``
+  (drawn at 150 dpi, shown by ``nb_setup``) and model graphs are high-resolution images, not
+  checked here: the site's own browser test checks that none is squeezed below half its size.
+* **Each image once.** A figure glued into a caption is not also left bare under its cell.
+
+The checkers are plain functions of a notebook dict, tested first on small synthetic notebooks
+so each can be seen to fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+
+import pytest
+
+from conftest import ROOT, executed_notebook
+
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+COLUMN_PX = 688  # the article column of the site at a 1280-pixel window
+MAX_DRAWN_PX = round(COLUMN_PX / 0.9)  # shown at >= 90% of its drawn width
+WIDE_TAG = "wide-figure"
+HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
+
+# Absolute paths of the machine that ran the notebook. A path in a code listing the chapter prints
+# on purpose would be Markdown, not an output.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~$}])/(?:root|home|tmp|work|usr|opt|var|private|Users|content)"
+                           r"/[\w.-]+|site-packages|dist-packages")
+WARNING = re.compile(r"\b\w*Warning\b:|\bWARNING\b|retracing|\bDeprecated\b", re.I)
+
+
+def _text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return "".join(output.get("text", ""))
+    data = output.get("data", {})
+    return "".join(data.get("text/plain", "")) if "text/html" not in data else "".join(data["text/html"])
+
+
+def _tags(cell: dict) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def stray_output(nb: dict) -> list[str]:
+    """Every output a reader should not see: stderr, warnings, absolute paths (cell numbers count
+    code cells from 0)."""
+    found = []
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        for out in cell.get("outputs", []):
+            text = _text(out)
+            first = (text.strip().splitlines() or [""])[0][:100]
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                found.append(f"code cell {i} writes to stderr: {first!r}")
+                continue
+            if (m := WARNING.search(text)):
+                line = next(ln for ln in text.splitlines() if m.group(0) in ln)
+                found.append(f"code cell {i} prints a warning: {line.strip()[:120]!r}")
+            if (m := ABSOLUTE_PATH.search(text)):
+                line = next(ln for ln in text.splitlines() if m.group(0) in ln)
+                found.append(f"code cell {i} shows an absolute path: {line.strip()[:120]!r}")
+    return found
+
+
+def png_width(data: str) -> int:
+    """Pixel width of a base64 PNG (from its IHDR chunk).
+
+    >>> import base64, struct
+    >>> png_width(base64.b64encode(b"\\x89PNG\\r\\n\\x1a\\n" + b"\\0\\0\\0\\rIHDR" + struct.pack(">II", 640, 480)).decode())
+    640
+    """
+    head = base64.b64decode("".join(data)[:64] + "=" * (-len("".join(data)[:64]) % 4))
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return struct.unpack(">I", head[16:20])[0]
+
+
+def drawn_by_matplotlib(data: str) -> bool:
+    """Whether a base64 PNG carries Matplotlib's ``Software`` text chunk (an inline figure)."""
+    return b"Software\x00Matplotlib" in base64.b64decode("".join(data))[:400]
+
+
+def shown_images(nb: dict) -> list[tuple[int, str, int, set[str]]]:
+    """``(code cell number, PNG data, width, tags)`` of every image a reader sees under a cell
+    (outputs of cells tagged remove-output/remove-cell are not shown; glue outputs are shown only
+    where a ``{glue:figure}`` places them, so they are left out here)."""
+    found = []
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        tags = _tags(cell)
+        if tags & HIDDEN_OUTPUT_TAGS:
+            continue
+        for out in cell.get("outputs", []):
+            if "scrapbook" in out.get("metadata", {}):  # a glue output: placed by {glue:...}
+                continue
+            png = out.get("data", {}).get("image/png")
+            if png:
+                found.append((i, "".join(png), png_width(png), tags))
+    return found
+
+
+def glued_images(nb: dict) -> dict[str, str]:
+    """``{glue name: PNG data}`` of every glued figure."""
+    found = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            png = out.get("data", {}).get("image/png")
+            if name and png:
+                found[name] = "".join(png)
+    return found
+
+
+def too_wide(nb: dict) -> list[str]:
+    """Figures drawn wider than the column shows them at 90% (unless tagged wide-figure)."""
+    found = [f"code cell {i}: a figure drawn {w} px wide (the column shows {COLUMN_PX} px; draw it "
+             f"at most {MAX_DRAWN_PX} px, e.g. figsize width <= 7 inches at 100 dpi, or tag the "
+             f"cell {WIDE_TAG!r} if it is meant to be opened large)"
+             for i, png, w, tags in shown_images(nb)
+             if w > MAX_DRAWN_PX and WIDE_TAG not in tags and drawn_by_matplotlib(png)]
+    found += [f"glued figure {name!r} drawn {png_width(png)} px wide (at most {MAX_DRAWN_PX} px)"
+              for name, png in glued_images(nb).items()
+              if png_width(png) > MAX_DRAWN_PX and name not in _wide_glue_names(nb)
+              and drawn_by_matplotlib(png)]
+    return found
+
+
+def _wide_glue_names(nb: dict) -> set[str]:
+    names = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and WIDE_TAG in _tags(cell):
+            names |= {o.get("metadata", {}).get("scrapbook", {}).get("name")
+                      for o in cell.get("outputs", [])}
+    return names - {None}
+
+
+def shown_twice(nb: dict) -> list[str]:
+    """Images a reader sees twice: bare under a cell and again where a glue directive puts them,
+    or bare twice."""
+    glued = {png: name for name, png in glued_images(nb).items()}
+    found, seen = [], {}
+    for i, png, _, _ in shown_images(nb):
+        if png in glued:
+            found.append(f"code cell {i} shows the figure glued as {glued[png]!r} bare as well "
+                         "(tag the cell remove-output, or glue with display=False)")
+        elif png in seen:
+            found.append(f"code cells {seen[png]} and {i} show the same image")
+        seen.setdefault(png, i)
+    return found
+
+
+# --------------------------------------------------------------------------- the checkers fail
+
+
+def _png(width: int, salt: bytes = b"", software: bytes = b"Matplotlib version3.10") -> str:
+    raw = (b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + struct.pack(">II", width, 100) + b"\0" * 9
+           + b"\0\0\0\x20tEXt" + b"Software\0" + software + salt)
+    return base64.b64encode(raw).decode()
+
+
+def _nb(*cells) -> dict:
+    return {"cells": [{"cell_type": "code", "metadata": {"tags": tags}, "outputs": outs}
+                      for outs, tags in cells]}
+
+
+def test_the_checkers_catch_each_defect():
+    stderr = {"output_type": "stream", "name": "stderr", "text": "W0000 something\n"}
+    warn = {"output_type": "stream", "name": "stdout", "text": "x.py:3: UserWarning: careful\n"}
+    path = {"output_type": "execute_result", "data": {"text/plain": "'/root/.cache/dlbook/w.h5'"}}
+    retrace = {"output_type": "stream", "name": "stdout",
+               "text": "5 out of the last 5 calls triggered tf.function retracing.\n"}
+    fine = {"output_type": "stream", "name": "stdout", "text": "saved to $DLBOOK_CACHE/w.h5 (12 MB)\n"}
+    found = stray_output(_nb(([stderr], []), ([warn], []), ([path], []), ([retrace], []), ([fine], [])))
+    assert [" ".join(f.split(" ")[:3]) for f in found] == [f"code cell {i}" for i in range(4)], found
+
+    def image(w, salt=b"", glue=None, software=b"Matplotlib version3.10"):
+        out = {"output_type": "display_data", "data": {"image/png": _png(w, salt, software)},
+               "metadata": {}}
+        if glue:
+            out["metadata"]["scrapbook"] = {"name": glue}
+        return out
+
+    wide = _nb(([image(1185)], []), ([image(700)], []), ([image(1400)], [WIDE_TAG]),
+               ([image(1300)], ["remove-output"]), ([image(900, glue="fig_a")], []),
+               ([image(1500, software=b"PIL")], []))  # a high-resolution diagram: not checked
+    assert [f.split(" ")[2] for f in too_wide(wide)] == ["0:", "'fig_a'"], too_wide(wide)
+
+    twice = _nb(([image(600, b"a"), image(600, b"a", glue="fig_b")], []),
+                ([image(600, b"c")], []), ([image(600, b"c")], []), ([image(600, b"d")], []))
+    assert len(shown_twice(twice)) == 2 and "fig_b" in shown_twice(twice)[0]
+
+
+# --------------------------------------------------------------------------- the chapters
+
+
+def _executed(book_build, source):
+    nb = executed_notebook(book_build, source)
+    if nb is None:
+        pytest.fail(f"{source.name} has no successful execution in the build (see "
+                    "test_every_cell_of_the_notebook_ran)", pytrace=False)
+    return nb
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_stray_output(book_build, source):
+    found = stray_output(_executed(book_build, source))
+    assert not found, f"{source.name}: output a reader should not see:\n  " + "\n  ".join(found)
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_are_drawn_for_the_column(book_build, source):
+    found = too_wide(_executed(book_build, source))
+    assert not found, f"{source.name}: figures squeezed into the column:\n  " + "\n  ".join(found)
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_image_is_shown_once(book_build, source):
+    found = shown_twice(_executed(book_build, source))
+    assert not found, f"{source.name}:\n  " + "\n  ".join(found)
