@@ -222,6 +222,49 @@ def check_readable_width(page) -> list[str]:
     ]
 
 
+def check_fits_column(page) -> list[str]:
+    """No table, display equation or figure wider than the column: a table whose right-hand columns
+    hide behind a scrollbar, an equation clipped at the edge, a figure overflowing the article."""
+    found = page.evaluate(
+        """() => {
+            const root = document.querySelector('.bd-article') || document.body;
+            const width = root.getBoundingClientRect().width;
+            const clipped = el => el.scrollWidth > el.clientWidth + 2;
+            const text = el => el.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60);
+            const tables = Array.from(root.querySelectorAll('table'))
+                .filter(t => t.getBoundingClientRect().width > width + 2 || clipped(t.parentElement))
+                .map(t => `table ${Math.round(t.scrollWidth)} px wide in a ${Math.round(width)} px `
+                          + `column: ${text(t)}`);
+            const equations = Array.from(root.querySelectorAll('mjx-container[display="true"]'))
+                .filter(m => clipped(m) || m.getBoundingClientRect().width > width + 2)
+                .map(m => `equation ${Math.round(m.scrollWidth)} px wide in ${Math.round(m.clientWidth)} px: `
+                          + (m.getAttribute('aria-label') || text(m.closest('.math') || m)));
+            const figures = Array.from(root.querySelectorAll('figure'))
+                .filter(f => f.getBoundingClientRect().width > width + 2)
+                .map(f => `figure ${Math.round(f.getBoundingClientRect().width)} px wide: ${text(f)}`);
+            return [...tables, ...equations, ...figures];
+        }"""
+    )
+    return [f"wider than the column: {f}" for f in found]
+
+
+def check_images_once(page) -> list[str]:
+    """No image shown twice on a page (a figure left bare under its cell and glued again)."""
+    counts = page.evaluate(
+        """() => {
+            const root = document.querySelector('.bd-article') || document.body;
+            const seen = {};
+            for (const img of root.querySelectorAll('img')) {
+                if (img.closest('a')) continue;  // badges and icons may repeat
+                const src = img.getAttribute('src');
+                seen[src] = (seen[src] || 0) + 1;
+            }
+            return Object.entries(seen).filter(([src, n]) => n > 1);
+        }"""
+    )
+    return [f"image shown {n} times: {src}" for src, n in counts]
+
+
 _RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\\begin\{|(?<![\\$])\$[^$\s][^$\n]*\$")
 
 
@@ -390,6 +433,13 @@ _BROKEN = {
     "echo.html": '<div class="cell_output"><div class="output"><pre>  1,234 </pre></div></div>',
     "links.html": '<a href="clean.html#nowhere">a</a> <a href="missing.html">b</a>'
     ' <a href="clean.html#here">c</a> <a href="https://example.org/x">d</a>',
+    "overflow.html": '<div class="bd-article" style="width: 300px">'
+    '<div style="overflow-x: auto"><table><tr>' + "<td>column&nbsp;of&nbsp;numbers</td>" * 6
+    + '</tr></table></div>'
+    '<mjx-container display="true" style="display: block; overflow-x: auto">'
+    '<span style="display: inline-block; width: 500px">a + b</span></mjx-container>'
+    '<figure style="width: 400px"><p>a wide figure</p></figure>'
+    '<img src="wide.png" style="width: 100px"><img src="wide.png" style="width: 100px"></div>',
     "squeezed.html": '<img src="wide.png" style="width: 300px">'
     '<div style="width: 200px"><pre>' + "x = 1  # " * 40 + "</pre></div>",
     "clean.html": '<h1 id="here">Clean</h1><img src="wide.png" style="width: 700px">'
@@ -449,6 +499,15 @@ def test_clean_page_passes_every_check(opened, broken_site):
     assert check_myst_roles(page) == []  # {numref} inside <code> is prose about MyST, not markup
     assert check_glue_echoes(page, {"1,234"}) == []
     assert check_links(page, folder, base) == []
+    assert check_fits_column(page) == []  # a 700 px image in a 1,280 px window fits
+    assert check_images_once(page) == []  # the same image in a link (a badge) may repeat
+
+
+def test_wide_table_equation_figure_and_twice_shown_image_fail(opened):
+    page = opened("overflow.html").page
+    problems = check_fits_column(page)
+    assert [p.split(":")[1].split()[0] for p in problems] == ["table", "equation", "figure"], problems
+    assert check_images_once(page) == ["image shown 2 times: wide.png"]
 
 
 def test_script_errors_and_external_requests_fail(opened):
@@ -573,6 +632,8 @@ def test_every_page_reads_well(browser, site, book_build):
             problems = (
                 check_images(page)
                 + check_readable_width(page)
+                + check_fits_column(page)
+                + check_images_once(page)
                 + check_math(page)
                 + check_markdown_tables(page)
                 + check_myst_roles(page)
