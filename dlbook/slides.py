@@ -72,8 +72,9 @@ TAGS = set(PLACEMENT) | MODIFIERS
 """Every tag that marks a cell for the slides."""
 BOOK_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output",
              "remove-cell", "remove-stderr", "raises-exception", "skip-execution", "full-width",
-             "margin", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception"}
-"""The other tags a chapter may carry: myst-nb's display tags and nbval's."""
+             "margin", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception", "wide-figure"}
+"""The other tags a chapter may carry: myst-nb's display tags, nbval's, and the book's
+``wide-figure`` (a figure drawn wider than the column on purpose; tests/test_outputs.py)."""
 HIDDEN_INPUT = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
 REMOVED_OUTPUT = {"remove-output", "remove-cell"}
 BOOK_ONLY_SECTIONS = ("Exercises", "References")
