@@ -112,10 +112,14 @@ def _load_note(row: dict, record: dict | None) -> str:
     ', at load 3.4'
     >>> _load_note({"load_average": [0.4, 1.9]}, two_cores)
     ''
+    >>> _load_note({"load_average": [0.4, 1.9], "note": "model cached"}, two_cores)
+    ' (model cached)'
     """
     load = max(row.get("load_average") or [0])
     cpus = _machine(row, record).get("cpus")
-    return f", at load {load:.1f}" if cpus and load > cpus else ""
+    text = f", at load {load:.1f}" if cpus and load > cpus else ""
+    # A recorded row may carry a note on what the time leaves out (e.g. a cached model).
+    return text + (f" ({row['note']})" if row.get("note") else "")
 
 
 def cost_table(fast: dict, full: dict | None) -> str:
