@@ -398,15 +398,24 @@ class _NoRetracingNotice:
         return RETRACING_NOTICE not in record.getMessage()
 
 
+_STARTUP_QUIETED = False
+
+
 def quiet_startup_logs() -> None:
     """Keep TensorFlow's native start-up log lines out of the notebook's outputs.
 
-    TensorFlow 2.21 writes an "XLA service ... initialized" INFO line from C++ to the process's
-    stderr the first time anything is compiled with XLA (Keras compiles ``Conv2D(groups=...)``
-    with XLA on a CPU), whatever ``TF_CPP_MIN_LOG_LEVEL`` says, and Jupyter shows it under that
-    cell. Compiling a one-number function here, with file descriptor 2 pointed at /dev/null,
-    lets that line go nowhere (about 0.15 s). Errors later on are not affected.
+    TensorFlow 2.21 writes lines from C++ to the process's stderr the first time anything is
+    compiled with XLA (Keras compiles ``Conv2D(groups=...)`` with XLA on a CPU): "XLA service
+    ... initialized" INFO lines unless ``TF_CPP_MIN_LOG_LEVEL`` hides them, and a "failed call
+    to cuInit" ERROR line on a machine without a GPU even when it is set. Jupyter shows them
+    under that cell. Compiling a one-number function here, once per process, with file
+    descriptor 2 pointed at /dev/null, lets those lines go nowhere (about 0.15 s). Errors later
+    on are not affected.
     """
+    global _STARTUP_QUIETED
+    if _STARTUP_QUIETED:  # setup() may run again in the same kernel: the lines came only once
+        return
+    _STARTUP_QUIETED = True
     import logging
 
     import tensorflow as tf
