@@ -142,6 +142,7 @@ def run_one(path: Path, timeout: int, build_dir: Path | None = None) -> dict:
     build_dir = Path(build_dir) if build_dir else ROOT / "_build"
     load_before = os.getloadavg()[0]
     started = datetime.datetime.now(datetime.timezone.utc)
+    key = build.content_key(ROOT, path, mode)  # of the source that runs, not of a later edit
     start = time.perf_counter()
     error = nb = None
     try:
@@ -154,7 +155,7 @@ def run_one(path: Path, timeout: int, build_dir: Path | None = None) -> dict:
         build.discard(build_dir, mode, path, exc)
     wall = time.perf_counter() - start
     if nb is not None:
-        build.store(ROOT, build_dir, mode, path, nb, describe, started)
+        build.store(ROOT, build_dir, mode, path, nb, describe, started, key)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     # The 1-minute load average before and after: a wall time taken while other work shared
     # the cores (load above the core count) is not comparable with a quiet run.
