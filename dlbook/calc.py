@@ -30,7 +30,8 @@ __all__ = [
     "conv_output_size", "same_padding", "pool_output_size", "transposed_conv_output_size",
     "conv_params", "depthwise_params", "separable_params", "dense_params",
     "conv_mult_adds", "depthwise_mult_adds", "separable_mult_adds", "dense_mult_adds",
-    "receptive_field", "receptive_field_sequence", "activation_memory",
+    "receptive_field", "receptive_field_sequence", "receptive_field_footprint",
+    "activation_memory",
     "LayerReport", "ReportTotals", "model_report", "report_totals", "format_report",
 ]
 
@@ -149,6 +150,8 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1,
     55
     >>> conv_output_size(13, 6, stride=5, padding="same")
     3
+    >>> conv_output_size(32, 3, dilation=4)    # a 3-tap filter with dilation 4 spans 9 pixels
+    24
     """
     return _output_size(input_size, filter_size, stride, padding, dilation,
                         "filter_size", "stride")
@@ -344,22 +347,56 @@ def receptive_field_sequence(layers: Sequence[tuple]) -> list[int]:
 
     >>> receptive_field_sequence([(3, 1), (3, 1), (3, 1)])
     [3, 5, 7]
+    >>> receptive_field_sequence([(3, 1, 1), (3, 1, 2), (3, 1, 4)])   # dilations 1, 2, 4
+    [3, 7, 15]
     """
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
-        raise ValueError(f"layers must be a list of (filter_size, stride[, dilation]) tuples, "
-                         f"got {layers!r}. Pass e.g. [(3, 1), (2, 2)].")
     field, jump, fields = 1, 1, []
-    for n, layer in enumerate(layers):
-        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
-            raise ValueError(f"layers[{n}] must be a (filter_size, stride) or (filter_size, "
-                             f"stride, dilation) tuple, got {layer!r}. Pass e.g. (3, 1).")
-        k = _int(layer[0], f"layers[{n}] filter_size")
-        s = _int(layer[1], f"layers[{n}] stride")
-        d = _int(layer[2] if len(layer) == 3 else 1, f"layers[{n}] dilation")
+    for k, s, d in _layer_triples(layers):
         field += d * (k - 1) * jump
         jump *= s
         fields.append(field)
     return fields
+
+
+def _layer_triples(layers) -> list[tuple[int, int, int]]:
+    """``layers`` checked and read as ``(filter_size, stride, dilation)`` triples."""
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise ValueError(f"layers must be a list of (filter_size, stride[, dilation]) tuples, "
+                         f"got {layers!r}. Pass e.g. [(3, 1), (2, 2)].")
+    triples = []
+    for n, layer in enumerate(layers):
+        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
+            raise ValueError(f"layers[{n}] must be a (filter_size, stride) or (filter_size, "
+                             f"stride, dilation) tuple, got {layer!r}. Pass e.g. (3, 1).")
+        triples.append((_int(layer[0], f"layers[{n}] filter_size"),
+                        _int(layer[1], f"layers[{n}] stride"),
+                        _int(layer[2] if len(layer) == 3 else 1, f"layers[{n}] dilation")))
+    return triples
+
+
+def receptive_field_footprint(layers: Sequence[tuple]) -> np.ndarray:
+    """How many paths lead from each input pixel of the receptive field to one output pixel.
+
+    ``layers`` as in :func:`receptive_field_sequence`. Entry ``j`` counts the chains of filter
+    taps, one per layer, that connect input offset ``j`` (from the field's first pixel) to the
+    output; it is the gradient of the output with respect to the input in the same stack with
+    all weights 1 and no nonlinearity. The array is as long as :func:`receptive_field`, and a 0
+    inside it is an input pixel the output never sees: the *gridding* of stacked dilated
+    filters. For a square 2-D filter the 2-D footprint is the outer product of two of these.
+
+    >>> receptive_field_footprint([(3, 1), (3, 1)]).tolist()
+    [1, 2, 3, 2, 1]
+    >>> receptive_field_footprint([(3, 1, 2), (3, 1, 2)]).tolist()   # every other pixel unseen
+    [1, 0, 2, 0, 3, 0, 2, 0, 1]
+    """
+    counts = np.ones(1, dtype=np.int64)
+    for k, s, d in reversed(_layer_triples(layers)):
+        # output position p of this layer reads inputs p*s + d*j, j = 0..k-1
+        spread = np.zeros((len(counts) - 1) * s + d * (k - 1) + 1, dtype=np.int64)
+        for j in range(k):
+            spread[d * j: d * j + (len(counts) - 1) * s + 1: s] += counts
+        counts = spread
+    return counts
 
 
 def receptive_field(layers: Sequence[tuple]) -> int:

@@ -232,20 +232,94 @@ def test_receptive_field_by_brute_force(layers):
         brute_force_field(layers[:n]) for n in range(1, len(layers) + 1)]
 
 
+def all_ones_gradient(layers, length=128):
+    """d output[0] / d input of a real Conv1D stack with all-ones weights and no bias."""
+    import tensorflow as tf
+    model = keras.Sequential([keras.Input((length, 1))] + [
+        L.Conv1D(1, lay[0], strides=lay[1], dilation_rate=lay[2] if len(lay) == 3 else 1,
+                 kernel_initializer="ones", use_bias=False) for lay in layers])
+    x = tf.ones((1, length, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x)[0, 0, 0]
+    return np.rint(tape.gradient(y, x).numpy().ravel()).astype(int)
+
+
 @HEAVY
 @given(layers=rf_stacks())
 def test_receptive_field_by_keras_gradient(layers):
     """Which inputs change output 0 of a real Conv1D stack (all-ones weights)?"""
+    touched = np.flatnonzero(all_ones_gradient(layers))
+    assert calc.receptive_field(layers) == touched.max() - touched.min() + 1
+
+
+def brute_force_footprint(layers):
+    """Enumerate every chain of filter taps from output pixel 0 back to the input, and count
+    the chains that end at each input position (offsets from the leftmost one)."""
+    from collections import Counter
+    paths = Counter({0: 1})
+    for k, s, *rest in reversed(layers):
+        d = rest[0] if rest else 1
+        paths = sum((Counter({p * s + d * j: c}) for p, c in paths.items() for j in range(k)),
+                    Counter())
+    lo, hi = min(paths), max(paths)
+    return [paths.get(p, 0) for p in range(lo, hi + 1)]
+
+
+@FAST
+@given(layers=rf_stacks())
+def test_footprint_by_brute_force(layers):
+    footprint = calc.receptive_field_footprint(layers)
+    assert footprint.tolist() == brute_force_footprint(layers)
+    assert len(footprint) == calc.receptive_field(layers)
+    assert footprint.sum() == math.prod(k for k, *_ in layers)   # one chain per choice of taps
+
+
+def test_stacked_dilation_2_leaves_every_other_pixel_unseen():
+    """The gridding artefact by hand: two or three 3-tap layers, all with dilation 2, reach
+    only the even offsets; starting the stack with dilation 1 fills the gaps."""
+    for depth in (2, 3):
+        footprint = calc.receptive_field_footprint([(3, 1, 2)] * depth)
+        assert len(footprint) == 4 * depth + 1
+        assert (footprint[1::2] == 0).all() and (footprint[::2] > 0).all()
+    assert (calc.receptive_field_footprint([(3, 1, 1), (3, 1, 2), (3, 1, 4)]) > 0).all()
+
+
+@HEAVY
+@given(layers=rf_stacks())
+def test_footprint_by_keras_gradient(layers):
+    """With all-ones weights and no nonlinearity, d output / d input counts the paths."""
+    grad = all_ones_gradient(layers)
+    touched = np.flatnonzero(grad)
+    np.testing.assert_array_equal(calc.receptive_field_footprint(layers),
+                                  grad[touched.min():touched.max() + 1])
+
+
+@pytest.mark.parametrize("dilations", [(1, 2, 4), (2, 2, 2), (3, 1), (1, 1, 2, 3)])
+def test_dilated_conv2d_stack_against_keras(dilations):
+    """A stack of 3×3 Conv2D(dilation_rate=d) layers, 'valid': Keras' output shape shrinks by
+    the receptive field minus one, layer by layer as conv_output_size says, and the gradient of
+    the centre output pixel (all-ones weights) is the outer product of the 1-D footprints."""
     import tensorflow as tf
-    model = keras.Sequential([keras.Input((128, 1))] + [
-        L.Conv1D(1, lay[0], strides=lay[1], dilation_rate=lay[2] if len(lay) == 3 else 1,
-                 kernel_initializer="ones", use_bias=False) for lay in layers])
-    x = tf.ones((1, 128, 1))
+    size = 40
+    layers = [L.Conv2D(1, 3, dilation_rate=d, kernel_initializer="ones", use_bias=False)
+              for d in dilations]
+    model = keras.Sequential([keras.Input((size, size, 1))] + layers)
+    expected = size
+    for layer, d in zip(layers, dilations):
+        expected = calc.conv_output_size(expected, 3, dilation=d)
+        assert tuple(layer.output.shape[1:3]) == (expected, expected)
+    stack = [(3, 1, d) for d in dilations]
+    assert expected == size - calc.receptive_field(stack) + 1
+    x = tf.ones((1, size, size, 1))
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = model(x)[0, 0, 0]
-    touched = np.flatnonzero(tape.gradient(y, x).numpy().ravel())
-    assert calc.receptive_field(layers) == touched.max() - touched.min() + 1
+        y = model(x)[0, expected // 2, expected // 2, 0]
+    grad = np.rint(tape.gradient(y, x).numpy()[0, ..., 0]).astype(int)
+    rows, cols = np.nonzero(grad)
+    window = grad[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    one_d = calc.receptive_field_footprint(stack)
+    np.testing.assert_array_equal(window, np.outer(one_d, one_d))
 
 
 # --------------------------------------------------------------------------- independent FLOPs
@@ -486,6 +560,8 @@ BAD_INPUTS = [
     (calc.receptive_field, ([(3, 1), (0, 1)],), {}, r"layers\[1\] filter_size"),
     (calc.receptive_field, ([(3, 1, 0)],), {}, "dilation"),
     (calc.receptive_field_sequence, ([3],), {}, r"layers\[0\]"),
+    (calc.receptive_field_footprint, ([(3, 1, 0)],), {}, "dilation"),
+    (calc.receptive_field_footprint, ("3x3",), {}, "layers"),
     (calc.receptive_field, (3,), {}, "layers"),
     (calc.activation_memory, ((None, 4),), {}, "shape"),
     (calc.activation_memory, ((4, 4),), {"dtype": "float13"}, "dtype"),
