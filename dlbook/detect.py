@@ -589,14 +589,19 @@ def focal_loss(y_true, y_pred, alpha: float | None = 0.25, gamma: float = 2.0,
     y = ops.convert_to_tensor(y_true, dtype="float32")
     z = ops.convert_to_tensor(y_pred, dtype="float32")
     if from_logits:
-        # log p = -softplus(-z), log(1 - p) = -softplus(z): no log of a rounded probability
-        p = ops.sigmoid(z)
+        # log p = -softplus(-z), log(1 - p) = -softplus(z): no log of a rounded probability;
+        # 1 - p_t is sigmoid(-z) for a 1 and sigmoid(z) for a 0, not 1 minus a rounded p_t
         ce = y * ops.softplus(-z) + (1 - y) * ops.softplus(z)
+        miss = y * ops.sigmoid(-z) + (1 - y) * ops.sigmoid(z)
     else:
         p = ops.clip(z, 1e-7, 1 - 1e-7)
         ce = -(y * ops.log(p) + (1 - y) * ops.log(1 - p))
-    p_t = y * p + (1 - y) * (1 - p)
-    loss = ops.power(1 - p_t, gamma) * ce
+        miss = 1 - (y * p + (1 - y) * (1 - p))
+    loss = ce
+    if gamma > 0:
+        # (1 - p_t)^gamma has an infinite slope at 0 for gamma < 1 (and x^0 a NaN one), so the
+        # base is kept off 0; a confident right answer then adds nothing, not NaN, to the gradient
+        loss = ops.power(ops.maximum(miss, 1e-30), gamma) * ce
     if alpha is not None:
         loss = (y * alpha + (1 - y) * (1 - alpha)) * loss
     return loss

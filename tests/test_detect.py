@@ -671,3 +671,18 @@ def test_roi_align_refuses_bad_input():
         detect.roi_align(fm, [[0, 0, 1, 1]], output_size=0)
     with pytest.raises(ValueError, match="x2 < x1"):
         detect.roi_align(fm, [[2, 0, 1, 1]])
+
+
+def test_focal_loss_gradient_is_finite_for_confident_answers():
+    # a saturated sigmoid makes 1 - p_t round to 0; (1 - p_t)^gamma must not give a NaN slope
+    # there (it did at gamma = 0, where x^0 has slope 0 * x^-1, and for gamma < 1)
+    import tensorflow as tf
+
+    y = tf.constant([[1.0, 0.0, 1.0, 0.0]])
+    for gamma in (0.0, 0.5, 1.0, 2.0):
+        z = tf.Variable([[40.0, -40.0, -3.0, 3.0]])   # two confident right answers, two wrong
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(detect.focal_loss(y, z, gamma=gamma, from_logits=True))
+        grad = tape.gradient(loss, z).numpy()
+        assert np.isfinite(grad).all() and np.isfinite(loss.numpy()), gamma
+        assert abs(grad[0, 0]) < 1e-12 and abs(grad[0, 2]) > 0.01, gamma
