@@ -1,9 +1,14 @@
-"""Object-detection arithmetic: box formats, IoU, greedy NMS, YOLO targets, AP and mAP.
+"""Object-detection arithmetic: box formats, IoU, greedy NMS, YOLO targets, anchors (generation,
+matching, offsets), the focal loss, RoIAlign, AP and mAP.
 
 Written to be read and copied, and checked against the references readers will meet:
 :func:`iou` against ``keras.utils.bounding_boxes.compute_iou``, :func:`nms` against
-``tf.image.non_max_suppression``, :func:`evaluate` against ``pycocotools`` (see
-``tests/test_detect.py``). Everything is numpy, in float64.
+``tf.image.non_max_suppression``, :func:`encode_box_offsets` against
+``keras.utils.bounding_boxes.encode_box_to_deltas``, :func:`focal_loss` against
+``keras.losses.BinaryFocalCrossentropy``, :func:`evaluate` against ``pycocotools`` (see
+``tests/test_detect.py``). Everything is numpy, in float64, except :func:`focal_loss` (Keras ops,
+so that it runs inside a loss) and :func:`roi_align` (``tf.image.crop_and_resize``), which import
+Keras and TensorFlow when called.
 
 **Box formats** (the names Keras uses): ``"xyxy"`` ``[x1, y1, x2, y2]`` (corners; the default
 everywhere here), ``"yxyx"`` ``[y1, x1, y2, x2]`` (``tf.image``), ``"xywh"`` ``[x1, y1, w, h]``
@@ -15,6 +20,8 @@ box.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -354,6 +361,320 @@ def decode_yolo(output, boxes_per_cell: int, num_classes: int, image_size,
     if clip:
         boxes = np.clip(boxes, 0, [W, H, W, H])
     return boxes.reshape(-1, 4), cls[row, col].astype(np.int64), score[row, col, slot]
+
+
+# --------------------------------------------------------------------------- anchors
+
+def _per_level(value, name: str, levels: int, check) -> list:
+    """One value per feature-map level: a single value is used for every level."""
+    if isinstance(value, (list, tuple, np.ndarray)) and not isinstance(value, str):
+        values = list(value)
+        if len(values) != levels:
+            raise ValueError(f"{name}={checks.shown(value)} has {len(values)} entries but there "
+                             f"are {levels} levels (one per stride): pass one per level, or "
+                             "one value for all of them.")
+        return [check(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    return [check(value, name)] * levels
+
+
+def _positive_list(value, name: str) -> list[float]:
+    if isinstance(value, (str, bytes)) or checks.is_number(value):
+        value = [value]
+    values = [checks.real(v, f"{name}[{i}]", low=0.0, low_open=True) for i, v in
+              enumerate(checks.array(value, name, ndim=1, nonempty=True).tolist())]
+    return values
+
+
+def anchor_boxes(image_size, strides, sizes, aspect_ratios=(0.5, 1.0, 2.0),
+                 scales=(1.0,)) -> np.ndarray:
+    """Anchor boxes (``xyxy``, pixels of the image) for one or several feature-map levels.
+
+    A level of stride ``s`` on an image of ``(H, W)`` pixels is a map of ``ceil(H / s)`` ×
+    ``ceil(W / s)`` positions (what ``padding="same"`` layers give); position (row ``i``,
+    column ``j``) is centred at pixel ``((j + 0.5) s, (i + 0.5) s)``. Every position gets
+    ``len(scales) * len(aspect_ratios)`` anchors of area ``(size * scale)²`` and width / height
+    ratio ``r``: width ``size * scale * sqrt(r)``, height ``size * scale / sqrt(r)``.
+    ``strides`` and ``sizes`` are one number or one per level; ``scales`` and ``aspect_ratios``
+    are shared by all levels (RetinaNet: scales 2^0, 2^(1/3), 2^(2/3), ratios 1:2, 1:1, 2:1).
+
+    The rows come in the order (level, row, column, anchor), anchor ``a = scale_index *
+    len(aspect_ratios) + ratio_index``: a head's output ``(H_l, W_l, A * k)`` reshaped to
+    ``(H_l * W_l * A, k)`` and concatenated over levels lines up with them. Anchors are not
+    clipped to the image.
+
+    >>> a = anchor_boxes(32, strides=[8, 16], sizes=[8, 16], aspect_ratios=[1.0, 4.0])
+    >>> a.shape        # 4×4 positions × 2 anchors + 2×2 positions × 2 anchors
+    (40, 4)
+    >>> a[:2].tolist()  # the top-left position of the first level: a square, then a 4:1
+    [[0.0, 0.0, 8.0, 8.0], [-4.0, 2.0, 12.0, 6.0]]
+    """
+    H, W = checks.size_pair(image_size, "image_size")
+    if checks.is_number(strides):
+        strides = [strides]
+    if not isinstance(strides, (list, tuple, np.ndarray)) or len(strides) == 0:
+        raise checks.ArgumentTypeError(f"strides={checks.shown(strides)}: expected one stride "
+                                       "or a list of them, one per level, e.g. [8, 16].")
+    strides = [checks.real(s, f"strides[{i}]", low=0.0, low_open=True)
+               for i, s in enumerate(strides)]
+    positive = lambda v, n: checks.real(v, n, low=0.0, low_open=True)
+    sizes = _per_level(sizes, "sizes", len(strides), positive)
+    ratios = _positive_list(aspect_ratios, "aspect_ratios")
+    scales = _positive_list(scales, "scales")
+    out = []
+    for stride, size in zip(strides, sizes):
+        rows, cols = int(np.ceil(H / stride)), int(np.ceil(W / stride))
+        sides = np.array([[size * k * np.sqrt(r), size * k / np.sqrt(r)]
+                          for k in scales for r in ratios])                     # (A, 2) w, h
+        cy, cx = np.meshgrid((np.arange(rows) + 0.5) * stride, (np.arange(cols) + 0.5) * stride,
+                             indexing="ij")
+        centre = np.stack([cx, cy], -1).reshape(-1, 1, 2)                      # (P, 1, 2)
+        boxes = np.concatenate([centre - sides / 2, centre + sides / 2], -1)  # (P, A, 4)
+        out.append(boxes.reshape(-1, 4))
+    return np.concatenate(out)
+
+
+class AnchorMatch(NamedTuple):
+    """What :func:`match_anchors` returns: per anchor, ``label`` (1 positive, 0 negative,
+    -1 ignored), ``index`` (the matched ground-truth box of a positive, -1 otherwise) and
+    ``iou`` (its largest IoU with any ground-truth box)."""
+    label: np.ndarray
+    index: np.ndarray
+    iou: np.ndarray
+
+
+def match_anchors(anchors, gt_boxes, positive: float = 0.5, negative: float = 0.4,
+                  best_match: bool = True) -> AnchorMatch:
+    """Label anchors by IoU with the ground truth: positive, negative or ignored.
+
+    RetinaNet's rule: an anchor whose largest IoU with a ground-truth box is at least
+    ``positive`` is positive and matched to that box; below ``negative`` it is background
+    (negative); in between it is ignored (it counts in no loss term). With ``best_match``
+    (Faster R-CNN's rule, on by default) every ground-truth box also claims the anchor it
+    overlaps most, even below ``positive``, so that no object goes without an anchor; a box
+    that overlaps no anchor at all (IoU 0) stays unmatched. When two boxes claim the same
+    anchor, the later box in ``gt_boxes`` gets it. Both inputs are ``xyxy``; with no ground
+    truth every anchor is negative.
+
+    >>> anchors = [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 8, 10]]
+    >>> m = match_anchors(anchors, [[0, 0, 10, 10], [21, 21, 40, 40]])
+    >>> m.label.tolist(), m.index.tolist()   # anchor 2 has IoU 0.21 but is box 1's best
+    ([1, 0, 1, 1], [0, -1, 1, 0])
+    >>> m.iou.round(2).tolist()
+    [1.0, 0.33, 0.21, 0.8]
+    """
+    a = to_xyxy(anchors, name="anchors").reshape(-1, 4)
+    g = to_xyxy(gt_boxes, name="gt_boxes").reshape(-1, 4)
+    positive = checks.real(positive, "positive", low=0.0, high=1.0)
+    negative = checks.real(negative, "negative", low=0.0, high=1.0)
+    if negative > positive:
+        raise ValueError(f"negative={negative:g} is above positive={positive:g}: an anchor "
+                         "cannot be both; pass negative <= positive (RetinaNet: 0.4 and 0.5).")
+    best_match = checks.flag(best_match, "best_match")
+    label = np.zeros(len(a), np.int64)
+    index = np.full(len(a), -1, np.int64)
+    if len(g) == 0:
+        return AnchorMatch(label, index, np.zeros(len(a)))
+    overlaps = _pairwise_iou(a, g)                       # (anchors, boxes)
+    best_iou, best_box = overlaps.max(1), overlaps.argmax(1)
+    label[best_iou >= negative] = -1
+    pos = best_iou >= positive
+    label[pos], index[pos] = 1, best_box[pos]
+    if best_match and len(a):
+        for k, anchor in enumerate(overlaps.argmax(0)):
+            if overlaps[anchor, k] > 0:
+                label[anchor], index[anchor] = 1, k
+    return AnchorMatch(label, index, best_iou)
+
+
+def _variances(variances) -> np.ndarray:
+    v = checks.array(variances, "variances", shape_hint="(4,)")
+    if v.shape != (4,) or (v <= 0).any():
+        raise ValueError(f"variances={checks.shown(variances)}: expected four positive numbers "
+                         "(for tx, ty, tw, th), e.g. (1, 1, 1, 1) or SSD's (0.1, 0.1, 0.2, 0.2).")
+    return v
+
+
+def _sized(boxes, name: str) -> np.ndarray:
+    """``xyxy`` boxes with positive width and height (the offsets take their logarithms)."""
+    b = to_xyxy(boxes, name=name)
+    flat = b.reshape(-1, 4)
+    empty = (flat[:, 2] <= flat[:, 0]) | (flat[:, 3] <= flat[:, 1])
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise ValueError(f"{name} holds a box of zero width or height ({flat[i].tolist()}, row "
+                         f"{i} of the flattened boxes): box offsets take log(w) and log(h), so "
+                         "pass boxes with x2 > x1 and y2 > y1 (drop empty ones first).")
+    return b
+
+
+def encode_box_offsets(boxes, anchors, variances=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
+    """The regression target of each anchor: the offsets ``(tx, ty, tw, th)`` that move
+    ``anchors`` onto ``boxes`` (both ``xyxy``, shapes that broadcast, ``(..., 4)``).
+
+    With centres ``(x, y)``, sizes ``(w, h)`` and the anchor's ``(x_a, y_a, w_a, h_a)``
+    (Faster R-CNN, SSD, RetinaNet): ``tx = (x - x_a) / w_a``, ``ty = (y - y_a) / h_a``,
+    ``tw = log(w / w_a)``, ``th = log(h / h_a)``, each divided by its entry of ``variances``
+    (SSD's ``(0.1, 0.1, 0.2, 0.2)`` scales the targets up to about unit size).
+    :func:`decode_box_offsets` is the inverse.
+
+    >>> encode_box_offsets([[12, 10, 32, 50]], [[0, 0, 20, 40]]).round(4).tolist()
+    [[0.6, 0.25, 0.0, 0.0]]
+    >>> encode_box_offsets([[0, 0, 40, 40]], [[0, 0, 20, 40]], (0.1, 0.1, 0.2, 0.2)).round(4).tolist()
+    [[5.0, 0.0, 3.4657, 0.0]]
+    """
+    b = convert_boxes(_sized(boxes, "boxes"), "xyxy", "center_xywh")
+    a = convert_boxes(_sized(anchors, "anchors"), "xyxy", "center_xywh")
+    v = _variances(variances)
+    try:
+        np.broadcast_shapes(b.shape, a.shape)
+    except ValueError:
+        raise ValueError(f"boxes {b.shape} and anchors {a.shape} do not broadcast: pass one box "
+                         "per anchor (N, 4) with (N, 4), or shapes numpy can broadcast.") from None
+    t = np.concatenate([(b[..., :2] - a[..., :2]) / a[..., 2:], np.log(b[..., 2:] / a[..., 2:])],
+                       axis=-1)
+    return t / v
+
+
+def decode_box_offsets(offsets, anchors, variances=(1.0, 1.0, 1.0, 1.0)) -> np.ndarray:
+    """Boxes (``xyxy``) from offsets ``(tx, ty, tw, th)`` relative to ``anchors``: the inverse
+    of :func:`encode_box_offsets` (``x = x_a + tx w_a``, ``w = w_a exp(tw)``, with the same
+    ``variances``).
+
+    >>> decode_box_offsets([[0.6, 0.25, 0.0, 0.0]], [[0, 0, 20, 40]]).round(6).tolist()
+    [[12.0, 10.0, 32.0, 50.0]]
+    """
+    t = checks.array(offsets, "offsets", min_ndim=1, last=4, shape_hint="(N, 4)")
+    a = convert_boxes(_sized(anchors, "anchors"), "xyxy", "center_xywh")
+    t = t * _variances(variances)
+    try:
+        np.broadcast_shapes(t.shape, a.shape)
+    except ValueError:
+        raise ValueError(f"offsets {t.shape} and anchors {a.shape} do not broadcast: pass one "
+                         "row of offsets per anchor.") from None
+    centre = a[..., :2] + t[..., :2] * a[..., 2:]
+    size = a[..., 2:] * np.exp(t[..., 2:])
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+
+
+# --------------------------------------------------------------------------- focal loss
+
+def focal_loss(y_true, y_pred, alpha: float | None = 0.25, gamma: float = 2.0,
+               from_logits: bool = False):
+    """Sigmoid focal loss of Lin et al. (RetinaNet), element by element (no reduction).
+
+    ``FL(p_t) = -alpha_t (1 - p_t)^gamma log(p_t)``, where ``p_t`` is the predicted probability
+    of the true label (``p`` where ``y_true`` is 1, ``1 - p`` where it is 0) and ``alpha_t`` is
+    ``alpha`` for 1s and ``1 - alpha`` for 0s (``alpha=None``: no weighting). At ``gamma=0``
+    it is the alpha-weighted binary cross-entropy. ``y_pred`` holds probabilities, or logits
+    with ``from_logits=True`` (computed stably from the logits). Works on NumPy arrays and on
+    tensors inside a Keras loss (``keras.ops``); returns a tensor of the broadcast shape:
+    reduce it as the detector needs (RetinaNet sums over anchors and divides by the number of
+    positive ones). ``keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True)``
+    computes the same and averages over the last axis.
+
+    >>> from keras import ops
+    >>> loss = ops.convert_to_numpy(focal_loss([1.0, 0.0], [0.9, 0.9]))  # right, then wrong
+    >>> loss.astype(float).round(4).tolist()
+    [0.0003, 1.3988]
+    """
+    from keras import ops  # keras only here: the rest of the module is NumPy
+
+    alpha = None if alpha is None else checks.real(alpha, "alpha", low=0.0, high=1.0)
+    gamma = checks.real(gamma, "gamma", low=0.0)
+    from_logits = checks.flag(from_logits, "from_logits")
+    for name, value in (("y_true", y_true), ("y_pred", y_pred)):
+        if isinstance(value, (str, bytes)) or value is None:
+            raise checks.ArgumentTypeError(f"{name}={value!r}: expected an array or tensor of "
+                                           "numbers.")
+    y = ops.convert_to_tensor(y_true, dtype="float32")
+    z = ops.convert_to_tensor(y_pred, dtype="float32")
+    if from_logits:
+        # log p = -softplus(-z), log(1 - p) = -softplus(z): no log of a rounded probability;
+        # 1 - p_t is sigmoid(-z) for a 1 and sigmoid(z) for a 0, not 1 minus a rounded p_t
+        ce = y * ops.softplus(-z) + (1 - y) * ops.softplus(z)
+        miss = y * ops.sigmoid(-z) + (1 - y) * ops.sigmoid(z)
+    else:
+        p = ops.clip(z, 1e-7, 1 - 1e-7)
+        ce = -(y * ops.log(p) + (1 - y) * ops.log(1 - p))
+        miss = 1 - (y * p + (1 - y) * (1 - p))
+    loss = ce
+    if gamma > 0:
+        # (1 - p_t)^gamma has an infinite slope at 0 for gamma < 1 (and x^0 a NaN one), so the
+        # base is kept off 0; a confident right answer then adds nothing, not NaN, to the gradient
+        loss = ops.power(ops.maximum(miss, 1e-30), gamma) * ce
+    if alpha is not None:
+        loss = (y * alpha + (1 - y) * (1 - alpha)) * loss
+    return loss
+
+
+# --------------------------------------------------------------------------- RoIAlign
+
+def roi_align(feature_map, boxes, box_indices=None, output_size=7, stride: float = 1.0,
+              sampling_ratio: int = 2):
+    """RoIAlign (Mask R-CNN): each box's region of ``feature_map`` pooled to a fixed grid.
+
+    ``feature_map``: ``(N, H, W, C)``; ``boxes``: ``(K, 4)`` ``xyxy`` in pixels of the image,
+    whose feature map has ``stride`` pixels per cell (cell ``j`` covers pixels ``[j s,
+    (j + 1) s)``, its value sits at its centre); ``box_indices``: ``(K,)`` the image of each
+    box (default all 0). Each box is split into ``output_size`` × ``output_size`` bins (or a
+    pair ``(rows, cols)``); each bin is the mean of ``sampling_ratio``² bilinear samples at the
+    centres of a regular sub-grid, with no rounding of the box to the cells (the difference
+    from RoI pooling). The samples are one call of ``tf.image.crop_and_resize`` (boxes turned
+    into its normalised ``[y1, x1, y2, x2]``, where 0 and 1 are the centres of the first and
+    last cell) and an average pooling. As in Detectron2's aligned RoIAlign, a sample less than
+    one cell outside the map takes the value of the nearest cell and one further out is 0.
+    Returns a float32 tensor ``(K, rows, cols, C)``.
+
+    >>> ramp = np.arange(16.0).reshape(1, 4, 4, 1)      # value 4 y + x at cell (y, x)
+    >>> roi_align(ramp, [[0, 0, 4, 4]], output_size=2).numpy()[..., 0].tolist()
+    [[[2.5, 4.5], [10.5, 12.5]]]
+    """
+    import tensorflow as tf  # only here: the rest of the module is NumPy
+
+    if isinstance(feature_map, (str, bytes)) or feature_map is None:
+        raise checks.ArgumentTypeError(f"feature_map={feature_map!r}: expected an array or "
+                                       "tensor (N, H, W, C).")
+    f = tf.convert_to_tensor(feature_map, dtype=tf.float32)
+    if f.shape.rank != 4:
+        raise ValueError(f"feature_map has shape {tuple(f.shape)}: expected (N, H, W, C); add "
+                         "the batch axis (x[None]) or the channel axis (x[..., None]).")
+    b = to_xyxy(boxes).reshape(-1, 4)
+    n = int(f.shape[0])
+    if box_indices is None:
+        idx = np.zeros(len(b), np.int64)
+    else:
+        idx = checks.whole_array(box_indices, "box_indices").reshape(-1)
+    if idx.shape != (len(b),):
+        raise ValueError(f"box_indices has {idx.size} entries but there are {len(b)} boxes: "
+                         "pass the image of each box, shape (K,).")
+    if len(idx) and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"box_indices holds {int(idx.min() if idx.min() < 0 else idx.max())} "
+                         f"but feature_map has {n} images: pass indices in 0..{n - 1}.")
+    if checks.is_number(output_size):
+        output_size = (output_size, output_size)
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
+        raise checks.ArgumentTypeError(f"output_size={checks.shown(output_size)}: expected one "
+                                       "whole number or a pair (rows, cols), e.g. 7 or (14, 14).")
+    rows, cols = (checks.integer(v, "output_size", minimum=1) for v in output_size)
+    stride = checks.real(stride, "stride", low=0.0, low_open=True)
+    r = checks.integer(sampling_ratio, "sampling_ratio", minimum=1)
+    H, W = int(f.shape[1]), int(f.shape[2])
+    # one cell of edge padding: samples within a cell of the border read the border cell
+    padded = tf.pad(f, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    u = b / stride                                          # box in cell units
+    # sample m of (rows * r) along y sits at cell coordinate y1 + (m + 0.5) h / (rows r); the
+    # value of cell i sits at i + 0.5, so its index in the padded map is that + 1 - 0.5
+    def first_last(lo, hi, n_samples, side):
+        step = (hi - lo) / n_samples
+        first, last = lo + 0.5 * step + 0.5, hi - 0.5 * step + 0.5
+        return first / (side + 1), last / (side + 1)
+    y1, y2 = first_last(u[:, 1], u[:, 3], rows * r, H)
+    x1, x2 = first_last(u[:, 0], u[:, 2], cols * r, W)
+    normalised = np.stack([y1, x1, y2, x2], axis=1).astype(np.float32)
+    samples = tf.image.crop_and_resize(padded, normalised, idx.astype(np.int32),
+                                       (rows * r, cols * r), method="bilinear",
+                                       extrapolation_value=0.0)
+    return tf.nn.avg_pool2d(samples, r, r, "VALID")
 
 
 # --------------------------------------------------------------------------- AP and mAP

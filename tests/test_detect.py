@@ -395,3 +395,294 @@ def test_crafted_cases_agree_with_pycocotools(case):
         assert np.allclose(mine[valid], theirs.mean(axis=1)[valid], atol=1e-12, rtol=0), name
     if case == "iou at the threshold":
         assert ours["map50"]["coco101"]["all"] == 1.0
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def test_anchor_counts_per_level():
+    # 48×48 with strides 8 and 16: 6×6 and 3×3 positions; 3 scales × 3 ratios = 9 anchors each
+    a = detect.anchor_boxes(48, [8, 16], [16, 32], aspect_ratios=[0.5, 1, 2],
+                            scales=[1, 2 ** (1 / 3), 2 ** (2 / 3)])
+    assert a.shape == (6 * 6 * 9 + 3 * 3 * 9, 4)
+    # a side that the stride does not divide rounds the map up, as padding="same" layers do
+    import keras
+    x = keras.Input((50, 70, 1))
+    y = keras.layers.Conv2D(1, 3, strides=16, padding="same")(x)
+    b = detect.anchor_boxes((50, 70), 16, 10, aspect_ratios=[1.0])
+    assert len(b) == y.shape[1] * y.shape[2] == 4 * 5
+
+
+@SETTINGS
+@given(st.integers(8, 60), st.integers(8, 60), st.lists(st.sampled_from([4, 6, 8, 16]), min_size=1,
+                                                          max_size=3),
+       st.lists(st.floats(0.25, 4), min_size=1, max_size=3),
+       st.lists(st.floats(0.5, 2), min_size=1, max_size=3), st.data())
+def test_anchor_boxes_follow_the_formula_in_the_documented_order(h, w, strides, ratios, scales, data):
+    sizes = [3.0 * s for s in strides]
+    a = detect.anchor_boxes((h, w), strides, sizes, ratios, scales)
+    # rebuild every anchor by hand, in the order (level, row, column, scale, ratio)
+    expected = []
+    for s, size in zip(strides, sizes):
+        for row in range(-(-h // s)):
+            for col in range(-(-w // s)):
+                for k in scales:
+                    for r in ratios:
+                        bw, bh = size * k * r ** 0.5, size * k / r ** 0.5
+                        cx, cy = col * s + s / 2, row * s + s / 2
+                        expected.append([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+    assert np.allclose(a, expected, atol=1e-9)
+    i = data.draw(st.integers(0, len(a) - 1))
+    bw, bh = a[i, 2] - a[i, 0], a[i, 3] - a[i, 1]
+    assert any(np.isclose(bw / bh, r) for r in ratios)
+    assert any(np.isclose(bw * bh, (sz * k) ** 2) for sz in sizes for k in scales)
+
+
+def test_anchor_boxes_refuse_bad_input():
+    with pytest.raises(ValueError, match=r"sizes=.*2 entries but there are 3 levels"):
+        detect.anchor_boxes(32, [4, 8, 16], [8, 16])
+    with pytest.raises(ValueError, match=r"aspect_ratios\[1\]"):
+        detect.anchor_boxes(32, 8, 8, aspect_ratios=[1.0, -2.0])
+    with pytest.raises(ValueError, match="strides"):
+        detect.anchor_boxes(32, [], 8)
+    with pytest.raises(ValueError, match="image_size"):
+        detect.anchor_boxes((32,), 8, 8)
+
+
+def _match_by_loop(anchors, gt, pos, neg):
+    """The matching rule written out anchor by anchor and box by box."""
+    label, index = [], []
+    for a in anchors:
+        overlaps = [detect.iou([a], [g])[0, 0] for g in gt]
+        best = max(overlaps) if overlaps else 0.0
+        if best >= pos:
+            label.append(1)
+            index.append(int(np.argmax(overlaps)))
+        else:
+            label.append(0 if best < neg else -1)
+            index.append(-1)
+    for k, g in enumerate(gt):
+        overlaps = [detect.iou([a], [g])[0, 0] for a in anchors]
+        j = int(np.argmax(overlaps))
+        if overlaps[j] > 0:
+            label[j], index[j] = 1, k
+    return np.array(label), np.array(index)
+
+
+@SETTINGS
+@given(box_sets(min_size=1, max_size=30), box_sets(max_size=5))
+def test_match_anchors_against_the_rule_written_out(anchors, gt):
+    m = detect.match_anchors(anchors, gt)
+    label, index = _match_by_loop(anchors, gt, 0.5, 0.4)
+    assert (m.label == label).all() and (m.index == index).all()
+    # every box that overlaps some anchor has at least one positive anchor, unless a later box
+    # claimed the same best anchor (the documented tie rule)
+    overlaps = detect.iou(anchors, gt) if len(gt) else np.zeros((len(anchors), 0))
+    best = overlaps.argmax(0)
+    for k in range(len(gt)):
+        if overlaps[:, k].max() > 0 and (best[k + 1:] != best[k]).all():
+            assert (m.index == k).any()
+
+
+def test_match_anchors_thresholds_by_hand():
+    gt = [[0, 0, 10, 10]]
+    # IoU 0.5 exactly (positive), 0.4 exactly (ignored), just below 0.4 (negative)
+    anchors = [[0, 0, 10, 5], [0, 0, 10, 4], [0, 0, 10, 3.9], [0, 0, 10, 10.5]]
+    m = detect.match_anchors(anchors, gt, best_match=False)
+    assert m.label.tolist() == [1, -1, 0, 1] and m.index.tolist() == [0, -1, -1, 0]
+    # a box whose best anchor is below 0.4 still gets that one anchor
+    m = detect.match_anchors([[0, 0, 10, 3], [50, 50, 60, 60]], gt)
+    assert m.label.tolist() == [1, 0] and m.index.tolist() == [0, -1]
+    assert detect.match_anchors([[0, 0, 10, 3]], gt, best_match=False).label.tolist() == [0]
+    empty = detect.match_anchors(anchors, np.zeros((0, 4)))
+    assert (empty.label == 0).all() and (empty.index == -1).all()
+    with pytest.raises(ValueError, match="negative=0.6 is above positive=0.5"):
+        detect.match_anchors(anchors, gt, negative=0.6)
+
+
+# --------------------------------------------------------------------------- box offsets
+
+
+@st.composite
+def sized_pairs(draw):
+    """Boxes and anchors of positive size, one of each per row."""
+    a = draw(box_sets(min_size=1, max_size=10, integer=False))
+    b = draw(box_sets(min_size=len(a), max_size=len(a), integer=False))
+    return b, a
+
+
+@SETTINGS
+@given(sized_pairs(), st.sampled_from([(1.0, 1.0, 1.0, 1.0), (0.1, 0.1, 0.2, 0.2)]))
+def test_box_offsets_follow_the_formula_and_round_trip(pair, variances):
+    boxes, anchors = pair
+    t = detect.encode_box_offsets(boxes, anchors, variances)
+    for row, (b, a) in enumerate(zip(boxes, anchors)):
+        w, h, wa, ha = b[2] - b[0], b[3] - b[1], a[2] - a[0], a[3] - a[1]
+        x, y, xa, ya = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+        by_hand = [(x - xa) / wa, (y - ya) / ha, np.log(w / wa), np.log(h / ha)]
+        assert np.allclose(t[row] * variances, by_hand, atol=1e-12)
+    assert np.allclose(detect.decode_box_offsets(t, anchors, variances), boxes, atol=1e-9)
+
+
+@SETTINGS
+@given(sized_pairs(), st.sampled_from([None, (0.1, 0.1, 0.2, 0.2)]))
+def test_box_offsets_agree_with_keras(pair, variance):
+    from keras.utils import bounding_boxes
+
+    boxes, anchors = pair
+    theirs = np.asarray(bounding_boxes.encode_box_to_deltas(
+        anchors.astype("float32"), boxes.astype("float32"), "xyxy", "xyxy",
+        encoding_format="center_xywh", variance=variance))
+    ours = detect.encode_box_offsets(boxes, anchors, variance or (1, 1, 1, 1))
+    assert np.allclose(ours, theirs, atol=1e-3, rtol=1e-4)
+    back = np.asarray(bounding_boxes.decode_deltas_to_boxes(
+        anchors.astype("float32"), ours.astype("float32"), "xyxy", "xyxy",
+        encoded_format="center_xywh", variance=variance))
+    assert np.allclose(back, boxes, atol=1e-3)
+
+
+def test_box_offsets_refuse_bad_input():
+    with pytest.raises(ValueError, match="zero width or height"):
+        detect.encode_box_offsets([[0, 0, 0, 5]], [[0, 0, 4, 4]])
+    with pytest.raises(ValueError, match="variances"):
+        detect.encode_box_offsets([[0, 0, 2, 5]], [[0, 0, 4, 4]], variances=(1, 1, 0, 1))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        detect.decode_box_offsets(np.zeros((3, 4)), [[0, 0, 4, 4], [0, 0, 2, 2]])
+
+
+# --------------------------------------------------------------------------- focal loss
+
+
+def test_focal_loss_at_gamma_0_is_weighted_cross_entropy():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, (64, 9)).astype(float)
+    p = rng.uniform(0.01, 0.99, (64, 9))
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    weighted = np.where(y == 1, 0.25, 0.75) * bce
+    assert np.allclose(np.asarray(detect.focal_loss(y, p, gamma=0.0)), weighted, rtol=1e-5)
+    assert np.allclose(np.asarray(detect.focal_loss(y, p, alpha=None, gamma=0.0)), bce, rtol=1e-5)
+    # gamma = 2 by hand: (1 - p_t)² times the same
+    p_t = np.where(y == 1, p, 1 - p)
+    assert np.allclose(np.asarray(detect.focal_loss(y, p)), (1 - p_t) ** 2 * weighted, rtol=1e-5)
+
+
+def test_focal_loss_agrees_with_keras_and_its_logit_form():
+    import keras
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, (32, 12)).astype("float32")
+    z = rng.normal(0, 3, (32, 12)).astype("float32")
+    p = 1 / (1 + np.exp(-z.astype(float)))
+    for gamma in (0.0, 1.0, 2.0, 5.0):
+        reference = keras.losses.BinaryFocalCrossentropy(
+            apply_class_balancing=True, alpha=0.25, gamma=gamma, from_logits=True, reduction=None)
+        theirs = np.asarray(reference(y, z))
+        ours = np.asarray(detect.focal_loss(y, z, gamma=gamma, from_logits=True))
+        assert np.allclose(ours.mean(axis=-1), theirs, rtol=1e-4, atol=1e-6), gamma
+        prob = np.asarray(detect.focal_loss(y, p.astype("float32"), gamma=gamma))
+        assert np.allclose(prob, ours, rtol=1e-3, atol=1e-6), gamma
+
+
+def test_focal_loss_down_weights_easy_examples():
+    easy, hard = np.asarray(detect.focal_loss([0.0, 0.0], [0.05, 0.6]))
+    ce_easy, ce_hard = -np.log(0.95), -np.log(0.4)
+    assert easy / hard < ce_easy / ce_hard / 50  # the easy negative loses far more weight
+
+
+def test_focal_loss_refuses_bad_input():
+    with pytest.raises(ValueError, match="gamma"):
+        detect.focal_loss([1.0], [0.5], gamma=-1)
+    with pytest.raises(ValueError, match="alpha"):
+        detect.focal_loss([1.0], [0.5], alpha=25)
+    with pytest.raises(TypeError, match="from_logits"):
+        detect.focal_loss([1.0], [0.5], from_logits="True")
+
+
+# --------------------------------------------------------------------------- RoIAlign
+
+
+def _bilinear(fm, y, x):
+    """One bilinear sample of a (H, W) map at index coordinates (y, x), written out."""
+    y0, x0 = int(np.floor(y)), int(np.floor(x))
+    dy, dx = y - y0, x - x0
+    v = 0.0
+    for yy, wy in ((y0, 1 - dy), (y0 + 1, dy)):
+        for xx, wx in ((x0, 1 - dx), (x0 + 1, dx)):
+            if wy * wx:
+                v += wy * wx * fm[yy, xx]
+    return v
+
+
+def test_roi_align_on_a_ramp_is_the_value_at_each_bin_centre():
+    # f = 3x - 2y + 5 at cell (y, x): bilinear sampling is exact, and the mean of a bin's
+    # symmetric samples is the value at the bin's centre
+    H, W, stride, P = 12, 16, 4, 3
+    yy, xx = np.mgrid[0:H, 0:W]
+    fm = (3 * xx - 2 * yy + 5.0)[None, :, :, None]
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x1, y1 = rng.uniform(2, 30), rng.uniform(2, 20)
+        box = [x1, y1, x1 + rng.uniform(4, 60 - x1), y1 + rng.uniform(4, 44 - y1)]
+        out = np.asarray(detect.roi_align(fm, [box], output_size=P, stride=stride,
+                                          sampling_ratio=rng.integers(1, 4)))[0, :, :, 0]
+        for i in range(P):
+            for j in range(P):
+                cx = (box[0] + (j + 0.5) * (box[2] - box[0]) / P) / stride - 0.5
+                cy = (box[1] + (i + 0.5) * (box[3] - box[1]) / P) / stride - 0.5
+                assert out[i, j] == pytest.approx(3 * cx - 2 * cy + 5, abs=1e-3)
+
+
+def test_roi_align_against_bilinear_samples_written_out():
+    rng = np.random.default_rng(6)
+    fm = rng.normal(size=(2, 9, 11, 3))
+    boxes = np.array([[3.0, 5.0, 30.0, 20.0], [10.0, 1.5, 19.0, 26.0]])  # inside the 33×27 image
+    out = np.asarray(detect.roi_align(fm, boxes, [1, 0], output_size=(2, 3), stride=3,
+                                      sampling_ratio=2))
+    assert out.shape == (2, 2, 3, 3)
+    for k, (box, n) in enumerate(zip(boxes, [1, 0])):
+        u = box / 3
+        for i in range(2):
+            for j in range(3):
+                ys = [u[1] + (i + (a + 0.5) / 2) * (u[3] - u[1]) / 2 - 0.5 for a in range(2)]
+                xs = [u[0] + (j + (b + 0.5) / 2) * (u[2] - u[0]) / 3 - 0.5 for b in range(2)]
+                for c in range(3):
+                    want = np.mean([_bilinear(fm[n, :, :, c], y, x) for y in ys for x in xs])
+                    assert out[k, i, j, c] == pytest.approx(want, abs=1e-4)
+
+
+def test_roi_align_border_reads_the_nearest_cell():
+    fm = np.arange(16.0).reshape(1, 4, 4, 1)
+    # a 1×1 bin on the top-left cell sampled once at its centre, and the whole map
+    assert float(detect.roi_align(fm, [[0, 0, 1, 1]], output_size=1, sampling_ratio=1)[0, 0, 0, 0]) == 0.0
+    # samples at index -0.25 read the border value, not 0
+    corner = np.asarray(detect.roi_align(fm, [[0, 0, 0.5, 0.5]], output_size=1, sampling_ratio=1))
+    assert corner[0, 0, 0, 0] == pytest.approx(0.0)
+    ones = np.asarray(detect.roi_align(np.ones((1, 4, 4, 1)), [[0, 0, 1, 4]], output_size=(4, 1)))
+    assert np.allclose(ones, 1.0)
+
+
+def test_roi_align_refuses_bad_input():
+    fm = np.zeros((1, 4, 4, 1))
+    with pytest.raises(ValueError, match="feature_map has shape"):
+        detect.roi_align(np.zeros((4, 4)), [[0, 0, 1, 1]])
+    with pytest.raises(ValueError, match="box_indices holds 1"):
+        detect.roi_align(fm, [[0, 0, 1, 1]], [1])
+    with pytest.raises(ValueError, match="output_size"):
+        detect.roi_align(fm, [[0, 0, 1, 1]], output_size=0)
+    with pytest.raises(ValueError, match="x2 < x1"):
+        detect.roi_align(fm, [[2, 0, 1, 1]])
+
+
+def test_focal_loss_gradient_is_finite_for_confident_answers():
+    # a saturated sigmoid makes 1 - p_t round to 0; (1 - p_t)^gamma must not give a NaN slope
+    # there (it did at gamma = 0, where x^0 has slope 0 * x^-1, and for gamma < 1)
+    import tensorflow as tf
+
+    y = tf.constant([[1.0, 0.0, 1.0, 0.0]])
+    for gamma in (0.0, 0.5, 1.0, 2.0):
+        z = tf.Variable([[40.0, -40.0, -3.0, 3.0]])   # two confident right answers, two wrong
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(detect.focal_loss(y, z, gamma=gamma, from_logits=True))
+        grad = tape.gradient(loss, z).numpy()
+        assert np.isfinite(grad).all() and np.isfinite(loss.numpy()), gamma
+        assert abs(grad[0, 0]) < 1e-12 and abs(grad[0, 2]) > 0.01, gamma
