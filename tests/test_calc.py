@@ -245,8 +245,14 @@ def all_ones_gradient(layers, length=128):
     return np.rint(tape.gradient(y, x).numpy().ravel()).astype(int)
 
 
-@HEAVY
-@given(layers=rf_stacks())
+# Fixed stacks rather than hypothesis's: some drawn Conv1D stacks crash TensorFlow 2.21 inside the
+# gradient (SIGSEGV/abort of the test process, not a failed assertion); the brute-force tests above
+# and below still draw stacks.
+KERAS_STACKS = [[(3, 1)], [(3, 1), (3, 1)], [(3, 1, 2), (3, 1, 2)], [(3, 1), (3, 1, 2), (3, 1, 4)],
+                [(2, 2), (3, 1)], [(4, 2), (2, 1, 2)], [(3, 2), (3, 2), (2, 1, 3)], [(1, 2), (4, 1)]]
+
+
+@pytest.mark.parametrize("layers", KERAS_STACKS)
 def test_receptive_field_by_keras_gradient(layers):
     """Which inputs change output 0 of a real Conv1D stack (all-ones weights)?"""
     touched = np.flatnonzero(all_ones_gradient(layers))
@@ -285,8 +291,7 @@ def test_stacked_dilation_2_leaves_every_other_pixel_unseen():
     assert (calc.receptive_field_footprint([(3, 1, 1), (3, 1, 2), (3, 1, 4)]) > 0).all()
 
 
-@HEAVY
-@given(layers=rf_stacks())
+@pytest.mark.parametrize("layers", KERAS_STACKS)
 def test_footprint_by_keras_gradient(layers):
     """With all-ones weights and no nonlinearity, d output / d input counts the paths."""
     grad = all_ones_gradient(layers)
