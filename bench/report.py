@@ -28,8 +28,11 @@ PAGE = HERE.parent / "book" / "benchmarks.md"
 SECTIONS = ("machine", "cost", "training", "epochs", "summary")
 PROSE = ("machine", "summary")  # sections of sentences, wrapped like the rest of the page
 WIDTH = 100  # the page's line length
-# Full-mode budget of a whole chapter on one T4-class GPU, in minutes (issue 6).
+# Full-mode budgets of a whole chapter (DESIGN.md, "Modes"; the same as bench/run.py's, which a
+# test checks): 15 minutes on one T4-class GPU (issue 6), 40 minutes and 8 GiB on the 2-core CPU.
 GPU_BUDGET_MIN = 15
+CPU_BUDGET_MIN = 40
+PEAK_BUDGET_MIB = 8 * 1024
 
 
 def load(directory: Path = RECORDED) -> tuple[dict, dict | None]:
@@ -129,6 +132,9 @@ def cost_table(fast: dict, full: dict | None) -> str:
     ...                        "error": None}]}
     >>> print(cost_table(fast, None).splitlines()[-1])
     | 1 · A b | 55 s, 1,203 MiB | not measured | 15 min |
+    >>> full = {"notebooks": [{"notebook": "01_a_b", "wall_s": 3282.0, "peak_mib": 3898.2}]}
+    >>> print(cost_table(fast, full).splitlines()[-1])
+    | 1 · A b | 55 s, 1,203 MiB | 54.7 min, 3,898 MiB, **over the 40 min budget** | 15 min |
     """
     full_rows = {r["notebook"]: r for r in (full or {}).get("notebooks", [])}
     lines = ["| chapter | fast mode, 2-core CPU | full mode, 2-core CPU "
@@ -140,11 +146,19 @@ def cost_table(fast: dict, full: dict | None) -> str:
                              f"({row.get('error')}): rerun `make bench` before reporting it.")
         f = full_rows.get(row["notebook"])
         full_cell = (f"{_minutes(f['wall_s'])}, {f['peak_mib']:,.0f} MiB{_load_note(f, full)}"
+                     f"{_over_budget(f)}"
                      if f and not f.get("error") and f.get("wall_s") else "not measured")
         lines.append(f"| {chapter_title(row['notebook'])} | {row['wall_s']:.0f} s, "
                      f"{row['peak_mib']:,.0f} MiB{_load_note(row, fast)} | {full_cell} "
                      f"| {GPU_BUDGET_MIN} min |")
     return "\n".join(lines)
+
+
+def _over_budget(row: dict) -> str:
+    """What a full-mode row exceeds of the CPU budgets, as a bold note (empty when within)."""
+    over = ([f"{CPU_BUDGET_MIN} min"] if row["wall_s"] > 60 * CPU_BUDGET_MIN else []) + \
+        ([f"{PEAK_BUDGET_MIB // 1024} GiB"] if row["peak_mib"] > PEAK_BUDGET_MIB else [])
+    return f", **over the {' and '.join(over)} budget**" if over else ""
 
 
 def _pct(value) -> str:

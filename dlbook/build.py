@@ -292,9 +292,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def store(root: Path, build_dir: Path, mode: str, notebook: Path, nb, describe: str,
-          started: datetime.datetime) -> dict:
+          started: datetime.datetime, key: str) -> dict:
     """Keep ``nb``, the executed ``notebook``, as its product in ``build_dir/executed/<mode>/``,
     with the run's record in its metadata and its content key beside it; return the record.
+
+    ``key`` is the content key taken *before* the run started: a chapter (or ``dlbook``) edited
+    while it ran gets a product under the old key, which the next build sees as stale, instead of
+    old outputs filed under the new source's key.
 
     ``make book`` and ``make bench`` both store their runs here, so a chapter measured by the
     benchmark is the very run its page shows.
@@ -304,7 +308,6 @@ def store(root: Path, build_dir: Path, mode: str, notebook: Path, nb, describe: 
     root = Path(root)
     nb_path, key_path = product(build_dir, mode, notebook)
     nb_path.parent.mkdir(parents=True, exist_ok=True)
-    key = content_key(root, notebook, mode)
     info = run_info(root, mode, describe, started)
     nb.metadata.setdefault("dlbook", {})["run"] = {**info, "key": key}
     key_path.unlink(missing_ok=True)  # the notebook first, then its key: never a key alone
@@ -360,7 +363,7 @@ def execute(root: Path = ROOT, build_dir: Path | None = None, mode: str = "fast"
             log(f"dlbook.build: {notebook.stem} FAILED in {mode} mode; no product kept, the error "
                 f"is in {err_path}")
             continue
-        info = store(root, build_dir, mode, notebook, nb, describe, started)
+        info = store(root, build_dir, mode, notebook, nb, describe, started, key)
         status[notebook.stem] = "executed"
         log(f"dlbook.build: {notebook.stem} ({mode}) executed in {info['wall_s']:.0f} s -> "
             f"{product(build_dir, mode, notebook)[0]}")

@@ -65,6 +65,15 @@ class FakeRunner:
         return nb, "dlbook: mode=x (y) | TensorFlow 9, Keras 9 | CPU only (3 cores) | precision float32"
 
 
+class EditingRunner(FakeRunner):
+    """A run during which someone edits the chapter (as a maintainer does while a long run goes)."""
+
+    def __call__(self, path, mode, timeout):
+        nb, describe = super().__call__(path, mode, timeout)
+        path.write_text(notebook("print('edited while it ran')"))
+        return nb, describe
+
+
 def keys(root, mode="fast"):
     return {nb.stem: build.content_key(root, nb, mode) for nb in build.chapters(root)}
 
@@ -311,3 +320,17 @@ def test_make_book_only_executes_that_chapter_and_gives_the_others_a_current_run
     assert len(runner.ran) == 2 and assembled == ["full", "full"]
     chosen = build.plan(project, project / "_build", "full", log=said.append)
     assert [p.parent.name for p in chosen.values()] == ["fast", "full"]
+
+
+def test_a_chapter_edited_while_it_ran_is_stale_afterwards(project):
+    source = project / "notebooks" / "01_a.ipynb"
+    key_before = build.content_key(project, source, "fast")
+    build.execute(project, project / "_build", "fast", only=["01"], runner=EditingRunner(),
+                  log=lambda s: None)
+    key_path = build.product(project / "_build", "fast", source)[1]
+    assert key_path.read_text().strip() == key_before  # the key of the source that ran
+    assert not build.is_current(project / "_build", project, "fast", source)
+    runner = FakeRunner()
+    status = build.execute(project, project / "_build", "fast", only=["01"], runner=runner,
+                           log=lambda s: None)
+    assert status == {"01_a": "executed"} and runner.ran == [("01_a", "fast", 77)]

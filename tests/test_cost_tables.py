@@ -253,3 +253,12 @@ def test_xla_decision_for_cpus_agrees_with_the_recorded_measurement():
     assert jit == (xla["speedup"] > 1.0), (
         f"dlbook.train decides jit_compile={jit} on a CPU ({reason}), but the recorded benchmark "
         f"measured XLA at x{xla['speedup']} the speed: change choose_jit_compile or remeasure")
+
+
+def test_the_page_uses_the_budgets_make_bench_checks():
+    spec_run = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    run = importlib.util.module_from_spec(spec_run)
+    spec_run.loader.exec_module(run)
+    assert report.CPU_BUDGET_MIN * 60 == run.FULL_BUDGET_CPU_S
+    assert report.GPU_BUDGET_MIN * 60 == run.FULL_BUDGET_GPU_S
+    assert report.PEAK_BUDGET_MIB == run.FULL_PEAK_MIB
