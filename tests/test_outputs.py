@@ -14,6 +14,8 @@ Read from the executed chapters of the one fast-mode build (``book_build``, conf
   (drawn at 150 dpi, shown by ``nb_setup``) and model graphs are high-resolution images, not
   checked here: the site's own browser test checks that none is squeezed below half its size.
 * **Each image once.** A figure glued into a caption is not also left bare under its cell.
+* **Every glued value is shown.** A value the code glues and no Markdown cell uses is dead
+  bookkeeping at best; at worst it is the verdict a static sentence should have used instead.
 
 The checkers are plain functions of a notebook dict, tested first on small synthetic notebooks
 so each can be seen to fail.
@@ -161,6 +163,24 @@ def shown_twice(nb: dict) -> list[str]:
     return found
 
 
+GLUE_REFERENCE = re.compile(r"\{glue(?::\w+)?\}(?:`|\s+)([A-Za-z_][\w]*)")
+
+
+def unused_glue(nb: dict) -> list[str]:
+    """Names glued by a code cell that no Markdown cell of the notebook shows (``{glue}`name```,
+    ``{glue:text}`name:fmt```, ``{glue:md}``, a ``{glue:figure} name`` directive...)."""
+    glued = {}
+    for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued.setdefault(name, i)
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    shown = set(GLUE_REFERENCE.findall(markdown))
+    return [f"code cell {i} glues {name!r}, which no Markdown cell shows (use it in the text or "
+            "drop the glue)" for name, i in glued.items() if name not in shown]
+
+
 # --------------------------------------------------------------------------- the checkers fail
 
 
@@ -201,6 +221,16 @@ def test_the_checkers_catch_each_defect():
                 ([image(600, b"c")], []), ([image(600, b"c")], []), ([image(600, b"d")], []))
     assert len(shown_twice(twice)) == 2 and "fig_b" in shown_twice(twice)[0]
 
+    def glued(name):
+        return {"output_type": "display_data", "data": {"text/plain": "1"},
+                "metadata": {"scrapbook": {"name": name}}}
+
+    nb = _nb(([glued("a"), glued("b_c"), glued("fig_d"), glued("e"), glued("orphan")], []))
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [
+        "{glue:text}`a:.1f` and {glue}`b_c`\n", "```{glue:figure} fig_d\n:name: x\n```\n",
+        "{glue:md}`e`, and orphan in plain words"]})
+    assert [f.split("'")[1] for f in unused_glue(nb)] == ["orphan"], unused_glue(nb)
+
 
 # --------------------------------------------------------------------------- the chapters
 
@@ -228,4 +258,10 @@ def test_figures_are_drawn_for_the_column(book_build, source):
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_image_is_shown_once(book_build, source):
     found = shown_twice(_executed(book_build, source))
+    assert not found, f"{source.name}:\n  " + "\n  ".join(found)
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_glued_value_is_shown(book_build, source):
+    found = unused_glue(_executed(book_build, source))
     assert not found, f"{source.name}:\n  " + "\n  ".join(found)
