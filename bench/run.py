@@ -265,10 +265,9 @@ def main(argv=None) -> int:
 
     print(f"{f'notebook ({args.mode} mode)':34} {'wall s':>8} {'budget s':>9} {'peak MiB':>9}  status")
     for r in rows:
-        status_text = status(r)
         wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.1f}"
         peak = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-        print(f"{r['notebook']:34} {wall:>8} {str(r.get('budget_s') or '-'):>9} {peak:>9}  {status_text}")
+        print(f"{r['notebook']:34} {wall:>8} {str(r.get('budget_s') or '-'):>9} {peak:>9}  {status(r)}")
 
     machine = machine_info()
     # Full-mode runs always add their rows to the file; a fast-mode run of some chapters (--only)

@@ -113,16 +113,20 @@ def shown_images(nb: dict) -> list[tuple[int, str, int, set[str]]]:
     return found
 
 
+def glue_outputs(nb: dict):
+    """``(code cell number, glue name, output, cell)`` for every glued output of the notebook."""
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                yield i, name, out, cell
+
+
 def glued_images(nb: dict) -> dict[str, str]:
     """``{glue name: PNG data}`` of every glued figure."""
-    found = {}
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            png = out.get("data", {}).get("image/png")
-            if name and png:
-                found[name] = "".join(png)
-    return found
+    return {name: "".join(out["data"]["image/png"]) for _, name, out, _ in glue_outputs(nb)
+            if out.get("data", {}).get("image/png")}
 
 
 def too_wide(nb: dict) -> list[str]:
@@ -140,12 +144,7 @@ def too_wide(nb: dict) -> list[str]:
 
 
 def _wide_glue_names(nb: dict) -> set[str]:
-    names = set()
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and WIDE_TAG in _tags(cell):
-            names |= {o.get("metadata", {}).get("scrapbook", {}).get("name")
-                      for o in cell.get("outputs", [])}
-    return names - {None}
+    return {name for _, name, _, cell in glue_outputs(nb) if WIDE_TAG in _tags(cell)}
 
 
 def shown_twice(nb: dict) -> list[str]:
@@ -170,11 +169,8 @@ def unused_glue(nb: dict) -> list[str]:
     """Names glued by a code cell that no Markdown cell of the notebook shows (``{glue}`name```,
     ``{glue:text}`name:fmt```, ``{glue:md}``, a ``{glue:figure} name`` directive...)."""
     glued = {}
-    for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
-        for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                glued.setdefault(name, i)
+    for i, name, _, _ in glue_outputs(nb):
+        glued.setdefault(name, i)
     markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     shown = set(GLUE_REFERENCE.findall(markdown))
     return [f"code cell {i} glues {name!r}, which no Markdown cell shows (use it in the text or "
