@@ -82,6 +82,37 @@ class Scenes:
         """The images as float32 in [0, 1] with a channel axis ``(N, H, W, 1)``, for a network."""
         return (self.images.astype(np.float32) / 255.0)[..., None]
 
+    def batches(self, targets, batch_size: int = 64, *, seed: int = 0):
+        """Shuffled ``(inputs, targets)`` batches for ``Model.fit``: one pass is one epoch.
+
+        ``targets`` is an array, or a dict (or other nest) of arrays, with one row per scene.
+        Images stay uint8 and only the current batch becomes float32 ``(B, H, W, 1)`` in [0, 1]
+        (as :meth:`inputs` gives), so training never holds the float32 copy of the whole set
+        that ``fit(scenes.inputs(), ...)`` makes, nor ``fit``'s own copy of it. Each pass draws a
+        new order; the orders depend only on ``seed`` and the global seed
+        (``keras.utils.set_random_seed``).
+        """
+        batch_size = checks.integer(batch_size, "batch_size", minimum=1,
+                                    fix="Pass the number of scenes per batch, e.g. batch_size=64.")
+        seed = checks.integer(seed, "seed", minimum=0, fix="Pass a whole number such as seed=0.")
+        import tensorflow as tf
+
+        for k, t in enumerate(tf.nest.flatten(targets)):
+            if np.ndim(t) == 0 or len(t) != len(self):
+                rows = "a scalar" if np.ndim(t) == 0 else f"{len(t)} rows"
+                raise ValueError(f"Scenes.batches: target {k} has {rows} but there are "
+                                 f"{len(self)} scenes. Pass one target row per scene, e.g. the "
+                                 "targets computed from these same scenes.")
+        images = tf.constant(self.images)
+        targets = tf.nest.map_structure(tf.constant, targets)
+
+        def take(i):
+            x = tf.cast(tf.gather(images, i), tf.float32)[..., None] / 255.0
+            return x, tf.nest.map_structure(lambda t: tf.gather(t, i), targets)
+
+        order = tf.data.Dataset.range(len(self)).shuffle(len(self), seed=seed)
+        return order.batch(batch_size).map(take).prefetch(2)
+
     def items(self, i: int) -> list[tuple[int, tuple[int, int, int, int]]]:
         """``[(class, (x1, y1, x2, y2)), ...]`` of scene ``i``, in drawing order."""
         return [(int(self.classes[i, k]), tuple(int(v) for v in self.boxes[i, k]))

@@ -159,3 +159,40 @@ def test_items_without_a_place_are_left_out_and_announced(capsys):
     assert f"{s.left_out} of 15 items found no place" in line
     quiet = data.make_scenes(5, "test", verbose=False, **crowded)
     assert capsys.readouterr().out == "" and np.array_equal(quiet.boxes, s.boxes)
+
+
+def test_batches_feed_every_scene_once_per_pass_in_a_seeded_order():
+    import tensorflow as tf
+
+    s = data.make_scenes(10, "test", seed=8, canvas=48, item_size=(16, 24))
+    targets = {"row": np.arange(10), "boxes": s.boxes}
+    tf.random.set_seed(0)
+    ds = s.batches(targets, 4, seed=3)
+    epochs = [list(ds.as_numpy_iterator()) for _ in range(2)]
+    orders = []
+    for batches in epochs:
+        assert [len(x) for x, _ in batches] == [4, 4, 2]
+        rows = np.concatenate([t["row"] for _, t in batches])
+        assert sorted(rows) == list(range(10))        # every scene once per pass
+        for x, t in batches:                          # each image travels with its own targets
+            assert x.dtype == np.float32 and x.shape[1:] == (48, 48, 1)
+            assert np.allclose(x[..., 0], s.images[t["row"]] / 255.0)
+            assert np.array_equal(t["boxes"], s.boxes[t["row"]])
+        orders.append(rows)
+    assert not np.array_equal(*orders)                # a new order each pass
+    tf.random.set_seed(0)
+    again = np.concatenate([t["row"] for _, t in s.batches(targets, 4, seed=3)])
+    assert np.array_equal(again, orders[0])           # the same seeds give the same orders
+
+
+@pytest.mark.parametrize("targets, batch_size, words", [
+    (np.zeros(9), 4, "target 0 has 9 rows but there are 10 scenes"),
+    ({"a": np.zeros(10), "b": np.zeros(3)}, 4, "target 1 has 3 rows"),
+    (np.float32(1.0), 4, "target 0 has a scalar"),
+    (np.zeros(10), 0, "batch_size"),
+])
+def test_batches_refuse_targets_that_do_not_match_the_scenes(targets, batch_size, words):
+    s = data.make_scenes(10, "test", seed=8, canvas=48, item_size=(16, 24))
+    with pytest.raises(ValueError) as info:
+        s.batches(targets, batch_size)
+    assert words in str(info.value)
