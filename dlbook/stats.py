@@ -28,7 +28,7 @@ import numpy as np
 from dlbook import checks
 
 __all__ = ["binomial_se", "seed_se", "Difference", "difference", "verdict", "paired_difference",
-           "compared"]
+           "compared", "plus_minus"]
 
 
 def _fraction(p, name: str) -> float:
@@ -181,3 +181,22 @@ def compared(diff: float, se: float, z: float = 2.0) -> str:
     ('higher than', 'not distinguishable from')
     """
     return _COMPARED[verdict(diff, se, z)]
+
+
+def plus_minus(value: float, se: float, decimals: int = 3, signed: bool = True) -> str:
+    """``value ± se`` as text, with as many decimals as the standard error needs to show a
+    nonzero digit (at least ``decimals``, at most 6): a spread printed as "± 0.000" reads as
+    a certainty the measurement does not have.
+
+    >>> plus_minus(0.0264, 0.00031), plus_minus(-0.094, 0.053), plus_minus(0.5, 0.0, signed=False)
+    ('+0.0264 ± 0.0003', '-0.094 ± 0.053', '0.500 ± 0.000')
+    """
+    value, se = float(value), float(se)
+    if not (math.isfinite(value) and math.isfinite(se)) or se < 0:
+        raise ValueError(f"plus_minus({value!r}, {se!r}): expected a finite value and a finite "
+                         "standard error >= 0.")
+    decimals = checks.integer(decimals, "decimals", minimum=0, maximum=6,
+                              fix="Pass the decimals to show at least, e.g. decimals=3.")
+    while decimals < 6 and 0 < se and round(se, decimals) == 0:
+        decimals += 1
+    return f"{value:{'+' if signed else ''}.{decimals}f} ± {se:.{decimals}f}"

@@ -95,6 +95,20 @@ def _shown(data: dict) -> tuple[str, str]:
                  for mime in ("text/plain", "text/markdown"))
 
 
+# "± 0.000", "± 0.0 points": a standard error rounded away, which reads as a certainty the run
+# does not have (dlbook.stats.plus_minus shows as many decimals as the spread needs).
+ZERO_SPREAD = re.compile(r"±\s*0(?:\.0+)?(?![\d.])")
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_spread_is_shown_as_zero(book_build, source):
+    page = (book_build / "html" / "notebooks" / f"{source.stem}.html").read_text()
+    text = re.sub(r"\s+", " ", visible_text(page))
+    zeros = [text[max(0, m.start() - 60):m.end() + 10] for m in ZERO_SPREAD.finditer(text)]
+    assert not zeros, (f"{source.stem}: spreads shown as zero (format them with "
+                       f"dlbook.stats.plus_minus, or show '—' for a row compared with itself): {zeros}")
+
+
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
 def test_glue_never_echoes_its_value(book_build, source):
     """A cell that glues a value must not also show it as the cell's result (a stray Out[ ])."""

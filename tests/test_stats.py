@@ -66,3 +66,17 @@ def test_paired_difference_counts_only_the_images_the_models_disagree_on():
                                   "within the noise": "not distinguishable from"}[verdict(diff, se)]
     with pytest.raises(ValueError, match="equal-length"):
         paired_difference(a, b[:-1])
+
+
+def test_plus_minus_shows_a_nonzero_digit_of_every_nonzero_spread():
+    import re
+
+    rng = np.random.default_rng(0)
+    for se in 10.0 ** rng.uniform(-6, 0, 200):
+        text = stats.plus_minus(rng.normal(), se)
+        shown = float(re.search(r"± (\S+)", text).group(1))
+        assert shown > 0 and abs(shown - se) <= 0.5 * 10 ** -len(text.split(".")[-1]), text
+    assert stats.plus_minus(0.0264, 0.0011) == "+0.026 ± 0.001"   # three decimals already enough
+    assert stats.plus_minus(0.1, 0.0) == "+0.100 ± 0.000"          # a zero spread is shown as zero
+    with pytest.raises(ValueError, match="finite"):
+        stats.plus_minus(float("nan"), 0.1)
