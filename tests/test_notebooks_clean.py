@@ -66,3 +66,19 @@ def test_chapter_template(path):
 def test_every_notebook_is_in_the_table_of_contents(path):
     entry = str(path.relative_to(ROOT).with_suffix(""))
     assert f"file: {entry}" in TOC, f"{entry} is not listed in _toc.yml"
+
+
+SCREEN_LINES = 40  # a code cell the site shows should fit a laptop screen
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_visible_code_cells_fit_a_screen(path):
+    # The lesson's code is read on the page; a cell longer than a screen hides its point. Folded
+    # cells (hide-input, hide-cell) hold helpers and bookkeeping and may be longer.
+    nb = json.loads(path.read_text())
+    long = [(c.get("id"), len("".join(c["source"]).splitlines())) for c in nb["cells"]
+            if c["cell_type"] == "code"
+            and not {"hide-input", "hide-cell", "remove-cell", "remove-input"} & set(c["metadata"].get("tags", []))
+            and len("".join(c["source"]).splitlines()) > SCREEN_LINES]
+    assert not long, (f"{path.name}: code cells (id, lines) {long} are longer than {SCREEN_LINES} lines; "
+                      "split them where a definition ends, or fold bookkeeping into a hide-input cell")
