@@ -90,7 +90,8 @@ class Scenes:
         (as :meth:`inputs` gives), so training never holds the float32 copy of the whole set
         that ``fit(scenes.inputs(), ...)`` makes, nor ``fit``'s own copy of it. Each pass draws a
         new order; the orders depend only on ``seed`` and the global seed
-        (``keras.utils.set_random_seed``).
+        (``keras.utils.set_random_seed``). Pass ``shuffle=False`` to ``fit``: the stream
+        shuffles itself, and Keras warns that its own ``shuffle=True`` is ignored.
         """
         batch_size = checks.integer(batch_size, "batch_size", minimum=1,
                                     fix="Pass the number of scenes per batch, e.g. batch_size=64.")
