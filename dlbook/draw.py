@@ -54,8 +54,12 @@ def draw_box(ax, box, color, label=None, style="-", linewidth=1.2):
     """Outline the box ``[x1, y1, x2, y2]`` (pixel corners, exclusive ends) on an image axis.
 
     ``imshow`` centres pixel ``i`` at coordinate ``i``, so the outline runs half a pixel outside
-    the box's first and last pixels. ``label`` is written above the box's top-left corner in the
-    outline's colour; ``style`` is a matplotlib line style ("-", "--", ":").
+    the box's first and last pixels. ``style`` is a matplotlib line style ("-", "--", ":").
+
+    ``label`` is written in the outline's colour on a dark band, so it stays legible over the
+    image and over other outlines. It sits on the box's top edge, outside the box, or inside it
+    when the box touches the top of the image; it starts at the box's left corner, or ends at
+    its right corner for a box in the right half, so that it stays within the image.
     """
     import matplotlib.pyplot as plt
 
@@ -66,7 +70,15 @@ def draw_box(ax, box, color, label=None, style="-", linewidth=1.2):
     ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec=color,
                                lw=linewidth, ls=style))
     if label:
-        ax.text(x1 - 0.5, y1 - 1.5, label, color=color, fontsize=LABEL_SIZE)
+        (left, right), (bottom, top) = sorted(ax.get_xlim()), sorted(ax.get_ylim(), reverse=True)
+        # the label's height in data units: LABEL_SIZE points (plus its band) on this axis
+        axis_points = ax.get_position().height * ax.figure.get_figheight() * 72
+        height = 1.6 * LABEL_SIZE * abs(bottom - top) / axis_points
+        above = y1 - 0.5 - height >= top
+        x, ha = (x1 - 0.5, "left") if x1 + x2 <= left + right else (x2 - 0.5, "right")
+        ax.text(x, y1 - 0.5, label, color=color, fontsize=LABEL_SIZE, ha=ha,
+                va="bottom" if above else "top", clip_on=True,
+                bbox=dict(facecolor="black", alpha=0.6, edgecolor="none", pad=0.8))
 
 
 def predict(model, x, batch_size=500):

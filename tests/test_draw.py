@@ -71,3 +71,26 @@ def test_log_ticks_refuses_a_linear_axis():
     with pytest.raises(ValueError, match="set_yscale"):
         draw.log_ticks(ax, "y")
     plt.close(fig)
+
+
+def test_labels_stay_inside_the_image():
+    # a box at the top edge gets its label inside; a box in the right half, one ending at its
+    # right corner: no label crosses the image's border
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+    for ax in axes:
+        draw.plain(ax, np.zeros((48, 48)), cmap="gray")
+    draw.draw_box(axes[0], [1, 0, 20, 15], "cyan", "T-shirt/top 0.51")
+    draw.draw_box(axes[0], [30, 30, 47, 46], "cyan", "Sneaker 0.43")
+    draw.draw_box(axes[1], [10, 20, 30, 40], "cyan", "Bag 0.90")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        frame = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            box = t.get_window_extent(renderer)
+            assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, t.get_text()
+            assert frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1, t.get_text()
+    top, right, middle = axes[0].texts[0], axes[0].texts[1], axes[1].texts[0]
+    assert top.get_va() == "top" and middle.get_va() == "bottom"    # inside, above
+    assert right.get_ha() == "right" and middle.get_ha() == "left"
+    plt.close(fig)
