@@ -277,8 +277,7 @@ def load_or_train_reference(mode: str | None = None, retrain: bool = False, verb
             print(f"dlbook: the cached reference model {runtime.shown_path(path)} does not load "
                   f"with Keras {keras.__version__} ({type(exc).__name__}); training it again")
         else:
-            print(f"dlbook: reference model ({mode} mode) loaded from the cache "
-                  f"{runtime.shown_path(path)}")
+            print(f"dlbook: reference model ({mode} mode) loaded from the cache")
             return model
     else:
         print(f"dlbook: no cached reference model for {mode} mode; training it once into "
