@@ -88,7 +88,8 @@ class Scenes:
         ``targets`` is an array, or a dict (or other nest) of arrays, with one row per scene.
         Images stay uint8 and only the current batch becomes float32 ``(B, H, W, 1)`` in [0, 1]
         (as :meth:`inputs` gives), so training never holds the float32 copy of the whole set
-        that ``fit(scenes.inputs(), ...)`` makes, nor ``fit``'s own copy of it. Each pass draws a
+        that ``fit(scenes.inputs(), ...)`` makes, nor ``fit``'s own copy of it; the targets are
+        read from their arrays a batch at a time, never copied whole. Each pass draws a
         new order; the orders depend only on ``seed`` and the global seed
         (``keras.utils.set_random_seed``). Pass ``shuffle=False`` to ``fit``: the stream
         shuffles itself, and Keras warns that its own ``shuffle=True`` is ignored.
@@ -104,12 +105,21 @@ class Scenes:
                 raise ValueError(f"Scenes.batches: target {k} has {rows} but there are "
                                  f"{len(self)} scenes. Pass one target row per scene, e.g. the "
                                  "targets computed from these same scenes.")
-        images = tf.constant(self.images)
-        targets = tf.nest.map_structure(tf.constant, targets)
+        # The arrays are read where they are: a batch is gathered by NumPy, so TensorFlow never
+        # holds a copy of the whole set (a tf.constant of 12,000 scenes' anchor targets would be
+        # another 778 MB beside the NumPy array).
+        arrays = [self.images] + [np.asarray(t) for t in tf.nest.flatten(targets)]
+        dtypes = [tf.as_dtype(a.dtype) for a in arrays]
+
+        def gather(i):
+            return [a[i] for a in arrays]
 
         def take(i):
-            x = tf.cast(tf.gather(images, i), tf.float32)[..., None] / 255.0
-            return x, tf.nest.map_structure(lambda t: tf.gather(t, i), targets)
+            parts = tf.numpy_function(gather, [i], dtypes, stateful=False)
+            for part, a in zip(parts, arrays):
+                part.set_shape((None, *a.shape[1:]))
+            x = tf.cast(parts[0], tf.float32)[..., None] / 255.0
+            return x, tf.nest.pack_sequence_as(targets, parts[1:])
 
         order = tf.data.Dataset.range(len(self)).shuffle(len(self), seed=seed)
         return order.batch(batch_size).map(take).prefetch(2)

@@ -196,3 +196,14 @@ def test_batches_refuse_targets_that_do_not_match_the_scenes(targets, batch_size
     with pytest.raises(ValueError) as info:
         s.batches(targets, batch_size)
     assert words in str(info.value)
+
+
+def test_batches_read_the_arrays_in_place_instead_of_copying_them():
+    # a later change to a target array shows in the next pass: the stream holds no copy of it
+    s = data.make_scenes(6, "test", seed=9, canvas=48, item_size=(16, 24))
+    rows = np.arange(6)
+    ds = s.batches(rows, 6)
+    first = next(iter(ds))[1].numpy()
+    rows += 100
+    second = next(iter(ds))[1].numpy()
+    assert sorted(first) == list(range(6)) and sorted(second) == list(range(100, 106))
