@@ -168,3 +168,83 @@ def test_typical_stack_is_drawn_from_a_models_layers(tmp_path):
     odd = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.BatchNormalization()])
     with pytest.raises(ValueError, match="BatchNormalization"):
         ch1.stack_from_model(odd)
+
+
+# The article column of the book's theme in a 1,280 px window (tests/test_site.py's VIEWPORT):
+# a figure wider than this is scaled down to it.
+COLUMN_PX = 688
+# The smallest text a reader should have to read on the page, in CSS pixels as displayed.
+MIN_TEXT_PX = 9.0
+
+
+def _shown_widths() -> dict[str, int]:
+    """The width each chapter asks for when it shows a static figure:
+    ``images_hconcat([figure_path("name")], width=W)`` in its notebook, or the column for a
+    figure a notebook draws itself (``ch1_figures.name(...)``)."""
+    import json
+    import re
+
+    widths = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            for match in re.finditer(r'figure_path\("(\w+)"\)\],\s*width=(\d+)', source):
+                widths[match.group(1)] = int(match.group(2))
+            for match in re.finditer(r"_figures\.(\w+)\(out_dir=", source):
+                widths.setdefault(match.group(1), COLUMN_PX)
+    return widths
+
+
+def _drawn(name, tmp_path, monkeypatch):
+    """Draw ``name``; return the matplotlib figure it saved and the PNG's pixel width."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def keep(self, *args, **kwargs):
+        saved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    path = figures.draw(name, tmp_path)
+    with Image.open(path) as img:
+        return saved[-1], img.size[0]
+
+
+def _texts(fig):
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_every_figure_is_shown_by_a_chapter():
+    assert set(NAMES) - set(_shown_widths()) == set(), "figures no notebook shows"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_text_is_readable_at_the_size_shown(name, tmp_path, monkeypatch):
+    """Every label, as the page shows it, is at least MIN_TEXT_PX high: the PNG is drawn at
+    ``figures.DPI``, shrunk to the width the notebook asks for, then to the column."""
+    fig, native = _drawn(name, tmp_path, monkeypatch)
+    shown = min(_shown_widths()[name], COLUMN_PX, native)
+    scale = shown / native
+    small = sorted({(round(t.get_fontsize() * figures.DPI / 72 * scale, 1), t.get_text()[:30])
+                    for t in _texts(fig)})
+    too_small = [(px, text) for px, text in small if px < MIN_TEXT_PX]
+    assert not too_small, (f"{name}: drawn {native} px wide, shown at {shown} px; text below "
+                           f"{MIN_TEXT_PX} px as displayed: {too_small[:5]}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_labels_do_not_overlap(name, tmp_path, monkeypatch):
+    """No two labels of a figure cover each other (their drawn extents are disjoint)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig, _ = _drawn(name, tmp_path, monkeypatch)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [(t.get_text()[:25], t.get_window_extent(renderer).expanded(0.98, 0.9))
+             for t in _texts(fig)]
+    clashes = [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+               if box_a.overlaps(box_b)]
+    assert not clashes, f"{name}: labels drawn over each other: {clashes[:5]}"

@@ -167,7 +167,7 @@ def _receptive_field_panel(ax, stride: int, n: int = 7, f: int = 3, pad: int = 1
     ax.text(x_out + 0.3, y_out, f"output {n_out}×{n_out}", ha="left", va="center", fontsize=10,
             color=ink)
     px, py = base.center(size - 1, size - 1)
-    ax.annotate("zero padding", xy=(px, py), xytext=(px + 1.2, py - 1.3), fontsize=9,
+    ax.annotate("zero padding", xy=(px, py), xytext=(px + 1.2, py - 1.3), fontsize=10,
                 color=PALETTE["muted"], ha="left", va="center",
                 arrowprops=dict(arrowstyle="-", color=PALETTE["muted"], lw=0.8))
     # Stride: the gap between the two fields' left edges, marked along the front edge.
@@ -217,12 +217,13 @@ def _padding_panel(ax, input_size, filter_size, stride, padding, x_range):
     if win.pad_right:
         _cell_row(ax, 0, input_size, input_size + win.pad_right - 1, face=PALETTE["pad"],
                   hatch="////")
-    for c in range(input_size):  # cell indices (padding cells stay blank: they hold zeros)
-        ax.text(c + 0.5, 0.5, str(c), ha="center", va="center", fontsize=9, color=ink, zorder=3)
+    for c in sorted(set(range(input_size)) - set(win.ignored)):  # cell indices (padding cells
+        # stay blank: they hold zeros; ignored cells get their red index below)
+        ax.text(c + 0.5, 0.5, str(c), ha="center", va="center", fontsize=10, color=ink, zorder=3)
     for c in win.ignored:
         ax.add_patch(Rectangle((c, 0), 1, 1, facecolor=TINTS["red"], edgecolor=PALETTE["red"],
                                linewidth=1.4, zorder=2.5))
-        ax.text(c + 0.5, 0.5, str(c), ha="center", va="center", fontsize=9, color=PALETTE["red"],
+        ax.text(c + 0.5, 0.5, str(c), ha="center", va="center", fontsize=10, color=PALETTE["red"],
                 zorder=3)
     if win.ignored:
         a, b = win.ignored[0], win.ignored[-1] + 1
@@ -249,7 +250,7 @@ def _padding_panel(ax, input_size, filter_size, stride, padding, x_range):
         xc = (x0 + x1) / 2
         ax.plot([xc, xc], [y, y_out - 0.32], color=colour, lw=1.2, zorder=4)
         ax.add_patch(Circle((xc, y_out), 0.32, facecolor=colour, edgecolor=ink, lw=0.8, zorder=5))
-        ax.text(xc, y_out, str(k), ha="center", va="center", fontsize=9, color="white",
+        ax.text(xc, y_out, str(k), ha="center", va="center", fontsize=10, color="white",
                 fontweight="bold", zorder=6)
 
     n_out = len(win.starts)
@@ -363,13 +364,13 @@ def conv_feature_maps(out_dir: Path | str | None = None) -> Path:
                 ha="center", va="top", fontsize=10.5, color=ink, linespacing=1.3)
         top_y = n * cell + dy_total
         ax.text(out_right + 0.25, y_out + n_out * cell + (c_out - 1) * ddy,
-                "one filter\nper output\nmap", ha="left", va="top", fontsize=9.5, color=muted)
+                "one filter\nper output\nmap", ha="left", va="top", fontsize=10, color=muted)
         mid_x = (in_right + x_out) / 2
         ax.text(mid_x, top_y + 0.35,
                 f"each filter is {f}×{f}×$C_{{in}}$: it spans every input channel",
                 ha="center", va="bottom", fontsize=10.5, color=ink)
         ax.text(mid_x + 0.2, y_in - 0.35, "the orange filter at two positions:\n"
-                "the same weights everywhere", ha="center", va="top", fontsize=9.5,
+                "the same weights everywhere", ha="center", va="top", fontsize=10,
                 color=PALETTE["orange"], linespacing=1.3)
         ax.set_xlim(-0.3, out_right + 1.6)
         ax.set_ylim(y_in - 1.5, top_y + 1.0)
@@ -553,14 +554,14 @@ def typical_cnn_stack(out_dir: Path | str | None = None, stack=None) -> Path:
             _box(ax, bx["x"], -bx["h"] / 2, bx["w"], bx["h"], bx["dx"], bx["dy"], face=c,
                  edge=ink, alpha=0.6, lw=0.8, z=5)
             ax.text(bx["cx"], shape_y, "×".join(str(v) for v in bx["shape"]), ha="center",
-                    va="top", fontsize=9, color=ink)
-            ax.text(bx["cx"], label_y, bx["label"], ha="center", va="bottom", fontsize=9,
+                    va="top", fontsize=10, color=ink)
+            ax.text(bx["cx"], label_y, bx["label"], ha="center", va="bottom", fontsize=10,
                     color=ink if bx["kind"] == "input" else c, linespacing=1.1)
         # "Flatten" sits under the arrow between the last pool and the first dense layer.
         i_dense = next(i for i, bx in enumerate(boxes) if bx["kind"] == "dense")
         flat = math.prod(boxes[i_dense - 1]["shape"])
         xa, xb = boxes[i_dense - 1]["right"], boxes[i_dense]["x"]
-        ax.text((xa + xb) / 2, -0.15, f"flatten\n{flat:,}", ha="center", va="top", fontsize=8,
+        ax.text((xa + xb) / 2, -0.15, f"flatten\n{flat:,}", ha="center", va="top", fontsize=10,
                 color=muted, linespacing=1.05)
         # Brackets over each [conv → ReLU]×2 → pool block.
         blocks, start = [], None
@@ -575,10 +576,10 @@ def typical_cnn_stack(out_dir: Path | str | None = None, stack=None) -> Path:
             xa, xb = boxes[i0]["cx"] - 0.55, boxes[i1]["cx"] + 0.55
             ax.plot([xa, xa, xb, xb], [yb - 0.12, yb, yb, yb - 0.12], color=ink, lw=1.0)
             ax.text((xa + xb) / 2, yb + 0.08, f"block {b + 1}: [conv → ReLU]×{i1 - i0} → pool",
-                    ha="center", va="bottom", fontsize=9.5, color=ink)
+                    ha="center", va="bottom", fontsize=10, color=ink)
         right = boxes[-1]["right"]
         ax.text(right + 0.3, shape_y - 0.55, "H×W shrinks, depth grows", ha="right", va="top",
-                fontsize=9, color=muted, style="italic")
+                fontsize=10, color=muted, style="italic")
         ax.set_xlim(-0.6, right + 0.6)
         ax.set_ylim(shape_y - 1.0, yb + 0.6)
         return _save(fig, "typical_cnn_stack", out_dir)

@@ -194,7 +194,7 @@ def bottleneck_block(out_dir: Path | str | None = None, channels: int = 256) -> 
                    f"3×3 conv, C → C\n{plain / c**2:g} C² weights", "blue")
         _arrow(ax, (xl, 3.55), (xl, 1.3 + h + 0.05))
         _arrow(ax, (xl, 1.25), (xl, 0.25))
-        ax.text(xl, 3.62, f"C = {c} channels", ha="center", va="bottom", fontsize=9.5,
+        ax.text(xl, 3.62, f"C = {c} channels", ha="center", va="bottom", fontsize=10,
                 color=muted)
         ax.text(xl, -0.2, f"{plain:,} weights", ha="center", va="top", fontsize=10.5, color=ink)
         # Right: bottleneck, top to bottom.
@@ -225,7 +225,7 @@ def bottleneck_block(out_dir: Path | str | None = None, channels: int = 256) -> 
         ax.plot([xr, xs, xs, xr - 0.05], [3.3, 3.3, -0.45, -0.45], color=muted, lw=1.2,
                 linestyle="--")
         ax.text(xs - 0.1, 1.4, "shortcut\n(in a\nResNet)", ha="right", va="center",
-                fontsize=9, color=muted)
+                fontsize=10, color=muted)
         ax.set_xlim(-3.0, xr + c * unit / 2 + 2.2)
         ax.set_ylim(-1.4, 4.4)
         return _save(fig, "bottleneck_block", out_dir)
