@@ -439,6 +439,70 @@ def quiet_startup_logs() -> None:
         os.close(devnull)
 
 
+#: The article column of the book's pages (a 1,280 px window): a wider plot is shrunk to it.
+COLUMN_PX = 688
+#: The metadata key under which :func:`watch_figure_text` records a plot's smallest text.
+TEXT_KEY = "dlbook_min_text_px"
+
+
+def smallest_text_px(fig, png_width: int, column_px: int = COLUMN_PX) -> float | None:
+    """The height in page pixels of ``fig``'s smallest label once the PNG of ``png_width``
+    pixels (drawn at ``fig.dpi``) is shown in the book's column; ``None`` if it has no text.
+
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(7, 3), dpi=100)
+    >>> _ = fig.add_subplot().set_title("t", fontsize=7.2)
+    >>> round(smallest_text_px(fig, 700), 1)   # 7.2 pt at 100 dpi, 700 px shown at 688
+    9.8
+    """
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip()]
+    if not sizes:
+        return None
+    return min(sizes) * fig.dpi / 72 * min(1.0, column_px / png_width)
+
+
+def watch_figure_text() -> bool:
+    """In a notebook, record with every matplotlib plot the page height of its smallest text
+    (:func:`smallest_text_px`; ``None`` for a plot without text) in the output's metadata, under
+    :data:`TEXT_KEY`; the book's tests read it from the executed notebooks
+    (tests/test_outputs.py). Returns whether a plot formatter was found."""
+    try:
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    import matplotlib.pyplot as plt
+
+    # The inline backend registers its plot formatter when pyplot first loads the backend.
+    plt.close(plt.figure())
+    png = shell.display_formatter.formatters["image/png"]
+    original = png.lookup_by_type(Figure) if Figure in png.type_printers else None
+    if original is None or getattr(original, "_dlbook_watch", False):
+        return original is not None
+
+    def print_with_text_size(fig):
+        import base64
+        import struct
+
+        data = original(fig)
+        if not data:
+            return data
+        raw = base64.b64decode(data) if isinstance(data, str) else data
+        width = struct.unpack(">I", raw[16:20])[0]  # the PNG header's IHDR width
+        px = smallest_text_px(fig, width)
+        return data, {TEXT_KEY: None if px is None else round(px, 2)}
+
+    print_with_text_size._dlbook_watch = True
+    png.for_type(Figure, print_with_text_size)
+    return True
+
+
 def setup(seed: int = DEFAULT_SEED, allow_mixed_precision: bool = True, quiet: bool = False) -> Runtime:
     """Seed everything, decide mode / precision / strategy, print the one-line report.
 
@@ -454,6 +518,7 @@ def setup(seed: int = DEFAULT_SEED, allow_mixed_precision: bool = True, quiet: b
 
     keras.mixed_precision.set_global_policy(policy)
     quiet_startup_logs()
+    watch_figure_text()
     seed_everything(seed)
     rt = Runtime(
         mode=mode,

@@ -13,6 +13,9 @@ Read from the executed chapters of the one fast-mode build (``book_build``, conf
   shows it in the column and opens it at full size on a click. The diagrams of ``DL_images/``
   (drawn at 150 dpi, shown by ``nb_setup``) and model graphs are high-resolution images, not
   checked here: the site's own browser test checks that none is squeezed below half its size.
+* **Text readable as shown.** ``runtime.setup`` records with every Matplotlib plot the height its
+  smallest label has on the page (font size × dpi, shrunk to the column); it must be at least
+  :data:`MIN_TEXT_PX` (9 px: a 6.5-point label at 100 dpi), for a plot under a cell and a glued one.
 * **Each image once.** A figure glued into a caption is not also left bare under its cell.
 * **Every glued value is shown.** A value the code glues and no Markdown cell uses is dead
   bookkeeping at best; at worst it is the verdict a static sentence should have used instead.
@@ -143,6 +146,36 @@ def too_wide(nb: dict) -> list[str]:
     return found
 
 
+MIN_TEXT_PX = 9.0
+
+
+def small_text(nb: dict) -> list[str]:
+    """Matplotlib plots whose smallest label is under MIN_TEXT_PX on the page, or that carry no
+    record of it (a plot drawn before ``runtime.setup`` installed the recorder)."""
+    from dlbook.runtime import TEXT_KEY
+
+    found = []
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        if _tags(cell) & HIDDEN_OUTPUT_TAGS:
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            key = next((k for k in data if k.endswith("image/png")), None)
+            if key is None or not drawn_by_matplotlib(data[key]):
+                continue
+            what = out.get("metadata", {}).get("scrapbook", {}).get("name") or f"code cell {i}"
+            record = out.get("metadata", {}).get("image/png", {})
+            if TEXT_KEY not in record:
+                found.append(f"{what}: a plot with no record of its text size (call "
+                             "runtime.setup() before plotting)")
+            elif record[TEXT_KEY] is not None and record[TEXT_KEY] < MIN_TEXT_PX:
+                found.append(f"{what}: its smallest label is {record[TEXT_KEY]:.1f} px high on the "
+                             f"page (at least {MIN_TEXT_PX:.0f}: a larger fontsize, or a narrower "
+                             "figure that the column does not shrink)")
+    return found
+
+
 def _wide_glue_names(nb: dict) -> set[str]:
     return {name for _, name, _, cell in glue_outputs(nb) if WIDE_TAG in _tags(cell)}
 
@@ -221,6 +254,16 @@ def test_the_checkers_catch_each_defect():
         return {"output_type": "display_data", "data": {"text/plain": "1"},
                 "metadata": {"scrapbook": {"name": name}}}
 
+    def plot(px, glue=None):
+        out = image(600, glue=glue)
+        out["metadata"]["image/png"] = {} if px == "none" else {"dlbook_min_text_px": px}
+        return out
+
+    small = _nb(([plot(9.7), plot(None), plot(6.9, glue="fig_small")], []),
+                ([plot("none")], []), ([plot(4.0)], ["remove-output"]))
+    assert [f.split(":")[0] for f in small_text(small)] == ["fig_small", "code cell 1"], \
+        small_text(small)
+
     nb = _nb(([glued("a"), glued("b_c"), glued("fig_d"), glued("e"), glued("orphan")], []))
     nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [
         "{glue:text}`a:.1f` and {glue}`b_c`\n", "```{glue:figure} fig_d\n:name: x\n```\n",
@@ -249,6 +292,12 @@ def test_no_stray_output(book_build, source):
 def test_figures_are_drawn_for_the_column(book_build, source):
     found = too_wide(_executed(book_build, source))
     assert not found, f"{source.name}: figures squeezed into the column:\n  " + "\n  ".join(found)
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_plot_text_is_readable_as_shown(book_build, source):
+    found = small_text(_executed(book_build, source))
+    assert not found, f"{source.name}: text too small to read:\n  " + "\n  ".join(found)
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
