@@ -32,7 +32,7 @@ __all__ = [
     "conv_mult_adds", "depthwise_mult_adds", "separable_mult_adds", "dense_mult_adds",
     "receptive_field", "receptive_field_sequence", "receptive_field_footprint",
     "activation_memory",
-    "LayerReport", "ReportTotals", "model_report", "report_totals", "format_report",
+    "LayerReport", "ReportTotals", "model_report", "report_totals", "format_report", "report_table",
 ]
 
 
@@ -606,6 +606,29 @@ def _format_bytes(n: int) -> str:
         if n < 1024 or unit == "GiB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+
+
+def report_table(reports: Sequence[LayerReport]):
+    """The report as a Markdown table with a bold total row: as the last expression of a cell
+    (or through ``display``) it renders as a table that fits the book's column, in Jupyter and
+    in Colab too. :func:`format_report` gives the same as fixed-width text for a terminal.
+
+    >>> print(report_table([LayerReport("fc", "Dense", (10,), 7850, 7840, 40)]).data)
+    | layer (type) | output shape | params | mult-adds | activations |
+    |:---|:---|---:|---:|---:|
+    | fc (Dense) | (10,) | 7,850 | 7,840 | 40 B |
+    | **total** |  | **7,850** | **7,840** | **40 B** |
+    """
+    from dlbook.nb_setup import markdown_table
+
+    reports = _reports(reports)
+    rows = [(f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}",
+             _format_bytes(r.activation_bytes)) for r in reports]
+    totals = report_totals(reports)
+    rows.append(("**total**", "", f"**{totals.params:,}**", f"**{totals.mult_adds:,}**",
+                 f"**{_format_bytes(totals.activation_bytes)}**"))
+    return markdown_table(["layer (type)", "output shape", "params", "mult-adds", "activations"],
+                          rows, align="llrrr")
 
 
 def format_report(reports: Sequence[LayerReport]) -> str:

@@ -506,6 +506,17 @@ def test_model_report_nested_model():
     assert nested.mult_adds == 8 * 8 * 4 * 27 + 8 * 8 * 2 * 4
 
 
+def test_report_table_has_a_row_per_layer_and_the_total():
+    model = small_functional()
+    report = calc.model_report(model)
+    lines = calc.report_table(report).data.splitlines()
+    assert len(lines) == 2 + len(report) + 1  # header, rule, layers, total
+    for row, line in zip(report, lines[2:]):
+        assert line.startswith(f"| {row.name} ({row.type}) |") and f"{row.params:,}" in line
+    assert f"**{model.count_params():,}**" in lines[-1]
+    assert all(line.count("|") == 6 for line in lines)  # five columns in every row
+
+
 def test_format_report_lists_every_layer_and_total():
     model = small_functional()
     report = calc.model_report(model)
