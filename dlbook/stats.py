@@ -28,7 +28,7 @@ import numpy as np
 from dlbook import checks
 
 __all__ = ["binomial_se", "seed_se", "Difference", "difference", "verdict", "paired_difference",
-           "compared", "plus_minus"]
+           "compared", "plus_minus", "counted"]
 
 
 def _fraction(p, name: str) -> float:
@@ -124,6 +124,22 @@ def difference(a, b, n_test: int) -> Difference:
     variance = (binomial_se(mean_a, n_test) ** 2 + binomial_se(mean_b, n_test) ** 2
                 + seed_se(runs_a) ** 2 + seed_se(runs_b) ** 2)
     return Difference(mean_a, mean_b, mean_a - mean_b, math.sqrt(variance), (len(runs_a), len(runs_b)))
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` things in words for a sentence: numbers under ten spelt out, the noun made plural
+    (``noun + "s"`` unless ``plural`` is given), for glued phrases such as "one seed" or
+    "3 seeds" that must follow the run's own counts.
+
+    >>> counted(1, "seed"), counted(3, "seed"), counted(12, "run"), counted(2, "family", "families")
+    ('one seed', 'three seeds', '12 runs', 'two families')
+    """
+    n = checks.integer(n, "n", minimum=0, fix="Pass how many there are, e.g. len(SEEDS).")
+    number = _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else f"{n:,}"
+    return f"{number} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def verdict(diff: float, se: float, z: float = 2.0) -> str:
