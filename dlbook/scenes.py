@@ -99,16 +99,17 @@ class Scenes:
         seed = checks.integer(seed, "seed", minimum=0, fix="Pass a whole number such as seed=0.")
         import tensorflow as tf
 
-        for k, t in enumerate(tf.nest.flatten(targets)):
-            if np.ndim(t) == 0 or len(t) != len(self):
-                rows = "a scalar" if np.ndim(t) == 0 else f"{len(t)} rows"
+        flat = [np.asarray(t) for t in tf.nest.flatten(targets)]
+        for k, t in enumerate(flat):
+            if t.ndim == 0 or len(t) != len(self):
+                rows = "a scalar" if t.ndim == 0 else f"{len(t)} rows"
                 raise ValueError(f"Scenes.batches: target {k} has {rows} but there are "
                                  f"{len(self)} scenes. Pass one target row per scene, e.g. the "
                                  "targets computed from these same scenes.")
         # The arrays are read where they are: a batch is gathered by NumPy, so TensorFlow never
         # holds a copy of the whole set (a tf.constant of 12,000 scenes' anchor targets would be
         # another 778 MB beside the NumPy array).
-        arrays = [self.images] + [np.asarray(t) for t in tf.nest.flatten(targets)]
+        arrays = [self.images, *flat]
         dtypes = [tf.as_dtype(a.dtype) for a in arrays]
 
         def gather(i):
