@@ -28,7 +28,7 @@ import numpy as np
 from dlbook import checks
 
 __all__ = ["binomial_se", "seed_se", "Difference", "difference", "verdict", "paired_difference",
-           "compared", "plus_minus", "counted"]
+           "compared", "plus_minus", "counted", "shown_difference"]
 
 
 def _fraction(p, name: str) -> float:
@@ -124,6 +124,20 @@ def difference(a, b, n_test: int) -> Difference:
     variance = (binomial_se(mean_a, n_test) ** 2 + binomial_se(mean_b, n_test) ** 2
                 + seed_se(runs_a) ** 2 + seed_se(runs_b) ** 2)
     return Difference(mean_a, mean_b, mean_a - mean_b, math.sqrt(variance), (len(runs_a), len(runs_b)))
+
+
+def shown_difference(a: float, b: float, decimals: int = 1) -> float:
+    """``a - b`` as a reader checks it against the two values printed beside it: the difference
+    of ``a`` and ``b`` rounded to ``decimals``. (91.34 and 89.46 print as 91.3 and 89.5; their
+    exact difference, 1.88, would print as 1.9 and look like a mistake.) Verdicts still come
+    from the exact values and their standard error.
+
+    >>> shown_difference(91.34, 89.46), round(91.34 - 89.46, 1)
+    (1.8, 1.9)
+    """
+    decimals = checks.integer(decimals, "decimals", minimum=0, maximum=6,
+                              fix="Pass the decimals the two values are shown with, e.g. 1.")
+    return round(round(float(a), decimals) - round(float(b), decimals), decimals)
 
 
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
