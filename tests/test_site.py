@@ -248,6 +248,24 @@ def check_fits_column(page) -> list[str]:
     return [f"wider than the column: {f}" for f in found]
 
 
+# A visible code cell taller than this (CSS px, lines wrapped as the column wraps them) does not
+# fit a laptop screen beside its heading: split it where a definition ends, or fold bookkeeping
+# into a hide-input cell. tests/test_notebooks_clean.py estimates the same from the source.
+MAX_CODE_PX = 800
+
+
+def check_code_heights(page) -> list[str]:
+    """No code cell the page shows open is taller than MAX_CODE_PX (a folded one is not shown)."""
+    tall = page.evaluate(
+        """(limit) => Array.from(document.querySelectorAll('div.cell_input'))
+            .filter(el => el.checkVisibility() && el.getBoundingClientRect().height > limit)
+            .map(el => [Math.round(el.getBoundingClientRect().height),
+                        el.textContent.trim().split('\\n')[0].slice(0, 60)])""",
+        MAX_CODE_PX,
+    )
+    return [f"code cell {h} px tall (at most {MAX_CODE_PX}): {first!r}" for h, first in tall]
+
+
 def check_images_once(page) -> list[str]:
     """No image shown twice on a page (a figure left bare under its cell and glued again)."""
     counts = page.evaluate(
@@ -442,6 +460,9 @@ _BROKEN = {
     '<img src="wide.png" style="width: 100px"><img src="wide.png" style="width: 100px"></div>',
     "squeezed.html": '<img src="wide.png" style="width: 300px">'
     '<div style="width: 200px"><pre>' + "x = 1  # " * 40 + "</pre></div>",
+    "tall_code.html": '<div class="cell_input"><pre>' + "x = 1\n" * 60 + "</pre></div>"
+    '<details><div class="cell_input"><pre>' + "y = 2\n" * 60 + "</pre></div></details>"
+    '<div class="cell_input"><pre>' + "z = 3\n" * 10 + "</pre></div>",
     "clean.html": '<h1 id="here">Clean</h1><img src="wide.png" style="width: 700px">'
     '<div style="width: 200px"><pre style="white-space: pre-wrap">' + "x = 1  # " * 40 + "</pre></div>"
     '<a href="clean.html"><img src="wide.png" style="width: 100px"></a><p>Costs $5 or more.</p>'
@@ -501,6 +522,12 @@ def test_clean_page_passes_every_check(opened, broken_site):
     assert check_links(page, folder, base) == []
     assert check_fits_column(page) == []  # a 700 px image in a 1,280 px window fits
     assert check_images_once(page) == []  # the same image in a link (a badge) may repeat
+    assert check_code_heights(page) == []
+
+
+def test_tall_code_cell_fails(opened):
+    problems = check_code_heights(opened("tall_code.html").page)  # the folded one is not shown
+    assert len(problems) == 1 and "'x = 1'" in problems[0], problems
 
 
 def test_wide_table_equation_figure_and_twice_shown_image_fail(opened):
@@ -634,6 +661,7 @@ def test_every_page_reads_well(browser, site, book_build):
                 + check_readable_width(page)
                 + check_fits_column(page)
                 + check_images_once(page)
+                + check_code_heights(page)
                 + check_math(page)
                 + check_markdown_tables(page)
                 + check_myst_roles(page)
