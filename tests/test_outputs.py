@@ -15,7 +15,8 @@ Read from the executed chapters of the one fast-mode build (``book_build``, conf
   checked here: the site's own browser test checks that none is squeezed below half its size.
 * **Text readable as shown.** ``runtime.setup`` records with every Matplotlib plot the height its
   smallest label has on the page (font size × dpi, shrunk to the column); it must be at least
-  :data:`MIN_TEXT_PX` (9 px: a 6.5-point label at 100 dpi), for a plot under a cell and a glued one.
+  :data:`MIN_TEXT_PX` (9 px: a 6.5-point label at 100 dpi), for a plot under a cell and a glued one
+  (a ``wide-figure`` is read at full size, where a click opens it).
 * **Each image once.** A figure glued into a caption is not also left bare under its cell.
 * **Every glued value is shown.** A value the code glues and no Markdown cell uses is dead
   bookkeeping at best; at worst it is the verdict a static sentence should have used instead.
@@ -157,9 +158,10 @@ def small_text(nb: dict) -> list[str]:
     found = []
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     for i, cell in enumerate(code):
-        if _tags(cell) & HIDDEN_OUTPUT_TAGS:
-            continue
         for out in cell.get("outputs", []):
+            glued = "scrapbook" in out.get("metadata", {})  # shown where {glue:figure} puts it
+            if _tags(cell) & HIDDEN_OUTPUT_TAGS and not glued:
+                continue
             data = out.get("data", {})
             key = next((k for k in data if k.endswith("image/png")), None)
             if key is None or not drawn_by_matplotlib(data[key]):
@@ -169,10 +171,14 @@ def small_text(nb: dict) -> list[str]:
             if TEXT_KEY not in record:
                 found.append(f"{what}: a plot with no record of its text size (call "
                              "runtime.setup() before plotting)")
-            elif record[TEXT_KEY] is not None and record[TEXT_KEY] < MIN_TEXT_PX:
-                found.append(f"{what}: its smallest label is {record[TEXT_KEY]:.1f} px high on the "
-                             f"page (at least {MIN_TEXT_PX:.0f}: a larger fontsize, or a narrower "
-                             "figure that the column does not shrink)")
+                continue
+            px = record[TEXT_KEY]
+            if px is not None and WIDE_TAG in _tags(cell):  # read where a click opens it, full size
+                px *= max(1.0, png_width(data[key]) / COLUMN_PX)
+            if px is not None and px < MIN_TEXT_PX:
+                found.append(f"{what}: its smallest label is {px:.1f} px high on the page (at "
+                             f"least {MIN_TEXT_PX:.0f}: a larger fontsize, or a narrower figure "
+                             "that the column does not shrink)")
     return found
 
 
@@ -260,9 +266,9 @@ def test_the_checkers_catch_each_defect():
         return out
 
     small = _nb(([plot(9.7), plot(None), plot(6.9, glue="fig_small")], []),
-                ([plot("none")], []), ([plot(4.0)], ["remove-output"]))
-    assert [f.split(":")[0] for f in small_text(small)] == ["fig_small", "code cell 1"], \
-        small_text(small)
+                ([plot("none")], []), ([plot(4.0), plot(5.0, glue="fig_hidden_cell")], ["remove-output"]))
+    assert [f.split(":")[0] for f in small_text(small)] == ["fig_small", "code cell 1",
+                                                            "fig_hidden_cell"], small_text(small)
 
     nb = _nb(([glued("a"), glued("b_c"), glued("fig_d"), glued("e"), glued("orphan")], []))
     nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [
