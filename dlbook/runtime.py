@@ -475,7 +475,8 @@ def watch_figure_text() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    if shell is None or not hasattr(shell, "display_formatter"):
+    # A notebook kernel (Jupyter, Colab) only: a terminal IPython may draw in windows.
+    if shell is None or not hasattr(shell, "kernel") or not hasattr(shell, "display_formatter"):
         return False
     import matplotlib.pyplot as plt
 
