@@ -6,6 +6,7 @@ The window geometry behind ``conv_padding_stride`` is checked twice: against
 filter at every stride step and keeps the placements that fit.
 """
 
+import functools
 import itertools
 import math
 import sys
@@ -16,6 +17,7 @@ from PIL import Image
 
 from conftest import ROOT
 from dlbook import figures
+from dlbook.runtime import COLUMN_PX
 
 NAMES = sorted(figures.FIGURES)
 
@@ -170,13 +172,11 @@ def test_typical_stack_is_drawn_from_a_models_layers(tmp_path):
         ch1.stack_from_model(odd)
 
 
-# The article column of the book's theme in a 1,280 px window (tests/test_site.py's VIEWPORT):
-# a figure wider than this is scaled down to it.
-COLUMN_PX = 688
 # The smallest text a reader should have to read on the page, in CSS pixels as displayed.
 MIN_TEXT_PX = 9.0
 
 
+@functools.cache
 def _shown_widths() -> dict[str, int]:
     """The width each chapter asks for when it shows a static figure:
     ``images_hconcat([figure_path("name")], width=W)`` in its notebook, or the column for a

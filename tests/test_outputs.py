@@ -36,7 +36,7 @@ import pytest
 from conftest import ROOT, executed_notebook
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-COLUMN_PX = 688  # the article column of the site at a 1280-pixel window
+from dlbook.runtime import COLUMN_PX  # the article column of the site at a 1280-pixel window
 MAX_DRAWN_PX = round(COLUMN_PX / 0.9)  # shown at >= 90% of its drawn width
 WIDE_TAG = "wide-figure"
 HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
